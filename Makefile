@@ -1,0 +1,97 @@
+# pgsec.hardening: build, lab and tests. `make help` lists the targets.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+CACHE ?= /var/cache/pgsec-lab
+REQ_HASH := $(shell cat requirements-dev.txt | sha256sum | cut -c1-12)
+VENV ?= $(CACHE)/venv-$(REQ_HASH)
+BIN := $(VENV)/bin
+BUILD := $(CURDIR)/.build
+COLLECTIONS := $(BUILD)/collections
+LAB := python3 lab/lab.py
+LAB_STATE ?= /var/tmp/pgsec-lab
+LAB_INVENTORY := $(LAB_STATE)/inventory.yml
+APT_PACKAGES := debootstrap systemd-container iptables nftables iproute2 openssh-client \
+	postgresql-client openssl rsync git
+PYTEST_ARGS ?=
+
+export PATH := $(BIN):$(PATH)
+export ANSIBLE_COLLECTIONS_PATH := $(COLLECTIONS)
+export ANSIBLE_CONFIG := $(CURDIR)/tests/ansible.cfg
+export PGSEC_LAB_CACHE := $(CACHE)
+export PGSEC_LAB_STATE := $(LAB_STATE)
+
+.PHONY: help deps apt venv collection unit sanity lint integration molecule test demo \
+	lab-build lab-up lab-down lab-status clean
+
+help:
+	@echo "make demo        boot the lab and harden it with the collection's playbook"
+	@echo "make test        everything CI runs: unit, sanity, lab integration, molecule"
+	@echo "make lab-up      boot the lab hosts (LAB_HOSTS='pg1:insecure ...' to choose)"
+	@echo "make lab-down    stop the lab and remove what it made"
+	@echo "make unit | sanity | lint | integration | molecule"
+
+apt:
+	@missing=$$(for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+	  echo "installing: $$missing"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	fi
+
+$(BIN)/ansible-playbook: requirements-dev.txt
+	python3 -m venv $(VENV).tmp
+	$(VENV).tmp/bin/pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	rm -rf $(VENV) && mv $(VENV).tmp $(VENV)
+	# A venv's scripts name their interpreter by path; re-point them after the move.
+	sed -i "1s|^#!$(VENV).tmp/|#!$(VENV)/|" $(BIN)/*
+	touch $@
+
+venv: $(BIN)/ansible-playbook
+
+deps: apt venv collection
+
+# The collection as Ansible finds it: ansible_collections/pgsec/hardening -> this checkout.
+collection:
+	@mkdir -p $(COLLECTIONS)/ansible_collections/pgsec
+	@ln -sfn $(CURDIR) $(COLLECTIONS)/ansible_collections/pgsec/hardening
+
+unit: deps
+	cd $(COLLECTIONS)/ansible_collections/pgsec/hardening && \
+	  PYTHONPATH=$(COLLECTIONS) $(BIN)/python -m pytest -q tests/unit $(PYTEST_ARGS)
+
+# ansible-test wants a real tree under ansible_collections/, not a symlink.
+sanity: deps
+	rm -rf $(BUILD)/sanity && mkdir -p $(BUILD)/sanity/ansible_collections/pgsec/hardening
+	git ls-files -z --cached --others --exclude-standard | \
+	  rsync -a --from0 --files-from=- ./ $(BUILD)/sanity/ansible_collections/pgsec/hardening/
+	cd $(BUILD)/sanity/ansible_collections/pgsec/hardening && \
+	  $(BIN)/ansible-test sanity --python 3.11 --color no $(SANITY_ARGS)
+
+lint: deps
+	$(BIN)/ansible-lint --profile production
+
+integration: deps lab-build
+	PYTHONPATH=$(COLLECTIONS) $(BIN)/python -m pytest -q tests/integration $(PYTEST_ARGS)
+
+molecule: deps lab-build
+	$(BIN)/molecule test --all
+
+test: unit sanity integration molecule
+
+lab-build: apt
+	$(LAB) build --dist debian12
+
+lab-up: deps
+	$(LAB) up $(foreach h,$(LAB_HOSTS),--host $(h))
+
+lab-down:
+	$(LAB) down
+
+lab-status:
+	$(LAB) status
+
+demo: lab-up
+	$(BIN)/ansible-playbook -i $(LAB_INVENTORY) playbooks/harden.yml
+
+clean: lab-down
+	rm -rf $(BUILD)

@@ -1,0 +1,92 @@
+"""Access to the lab from tests: bring it up, reach hosts by SSH and clients by netns."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from dataclasses import dataclass, field
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+LAB = [os.environ.get("PGSEC_LAB_PYTHON", "python3"), str(REPO / "lab" / "lab.py")]
+STATE_DIR = Path(os.environ.get("PGSEC_LAB_STATE", "/var/tmp/pgsec-lab"))
+
+
+def run(cmd: list[str], check: bool = True, timeout: float = 600, **kw) -> subprocess.CompletedProcess:
+    proc = subprocess.run(cmd, text=True, capture_output=True, timeout=timeout, **kw)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"{' '.join(cmd)} exited {proc.returncode}\n"
+                             f"--- stdout\n{proc.stdout[-6000:]}\n--- stderr\n{proc.stderr[-6000:]}")
+    return proc
+
+
+def lab(*args: str, check: bool = True) -> subprocess.CompletedProcess:
+    return run(LAB + list(args), check=check, timeout=900)
+
+
+@dataclass
+class Host:
+    name: str
+    mgmt: str
+    app: str
+    ext: str
+    profiles: list[str]
+    dist: str
+
+    def ssh(self, command: str, check: bool = True, timeout: float = 120) -> subprocess.CompletedProcess:
+        return run(["ssh", "-i", str(STATE_DIR / "id_ed25519"), "-o", "StrictHostKeyChecking=no",
+                    "-o", "UserKnownHostsFile=/dev/null", "-o", "LogLevel=ERROR",
+                    "-o", "BatchMode=yes", "-o", "ConnectTimeout=5", f"root@{self.mgmt}", command],
+                   check=check, timeout=timeout)
+
+    def psql(self, sql: str, port: int = 5432, socket_dir: str = "/var/run/postgresql") -> str:
+        """SQL as the postgres superuser over the host's Unix socket; returns unaligned rows."""
+        quoted = sql.replace("'", "'\\''")
+        return self.ssh(f"cd / && runuser -u postgres -- psql -XAtq -h {socket_dir} -p {port} "
+                        f"-c '{quoted}'").stdout.strip()
+
+
+@dataclass
+class Client:
+    name: str
+    netns: str
+    address: str
+
+    def run(self, *cmd: str, check: bool = False, timeout: float = 60) -> subprocess.CompletedProcess:
+        return run(["ip", "netns", "exec", self.netns, *cmd], check=check, timeout=timeout)
+
+    def connect(self, address: str, port: int, timeout: float = 3) -> str:
+        """Open a TCP connection from this client: 'open', 'refused' or 'timeout'."""
+        probe = ("import socket,sys\n"
+                 "try:\n socket.create_connection((sys.argv[1], int(sys.argv[2])), float(sys.argv[3]))\n"
+                 " print('open')\n"
+                 "except ConnectionRefusedError:\n print('refused')\n"
+                 "except OSError:\n print('timeout')\n")
+        return self.run("python3", "-c", probe, address, str(port), str(timeout)).stdout.strip()
+
+    def can_connect(self, address: str, port: int, timeout: float = 3) -> bool:
+        return self.connect(address, port, timeout) == "open"
+
+
+@dataclass
+class Lab:
+    inventory: Path
+    hosts: dict[str, Host] = field(default_factory=dict)
+    clients: dict[str, Client] = field(default_factory=dict)
+    postgres_password: str = ""
+
+    @classmethod
+    def load(cls) -> "Lab":
+        state = json.loads((STATE_DIR / "state.json").read_text())
+        hosts = {name: Host(name, e["addresses"]["mgmt"], e["addresses"]["app"],
+                            e["addresses"]["ext"], e["profiles"], e["dist"])
+                 for name, e in state["hosts"].items()}
+        clients = {name: Client(name, c["netns"], c["address"]) for name, c in state["clients"].items()}
+        return cls(STATE_DIR / "inventory.yml", hosts, clients,
+                   (STATE_DIR / "postgres-password").read_text().strip())
+
+    def ansible(self, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+        return run(["ansible", "-i", str(self.inventory), *args], check=check)
+
+    def playbook(self, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+        return run(["ansible-playbook", "-i", str(self.inventory), *args], check=check)
