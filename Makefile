@@ -14,6 +14,8 @@ LAB_INVENTORY := $(LAB_STATE)/inventory.yml
 APT_PACKAGES := debootstrap systemd-container iptables nftables iproute2 openssh-client \
 	postgresql-client openssl rsync git
 PYTEST_ARGS ?=
+# ansible-test fetches get-pip.py from its own server to seed each sanity venv; seed it locally.
+ANSIBLE_TEST_GET_PIP := $(HOME)/.ansible/test/cache/get_pip_24_2.py
 
 export PATH := $(BIN):$(PATH)
 export ANSIBLE_COLLECTIONS_PATH := $(COLLECTIONS)
@@ -60,12 +62,16 @@ unit: deps
 	  PYTHONPATH=$(COLLECTIONS) $(BIN)/python -m pytest -q tests/unit $(PYTEST_ARGS)
 
 # ansible-test wants a real tree under ansible_collections/, not a symlink.
-sanity: deps
+sanity: deps $(ANSIBLE_TEST_GET_PIP)
 	rm -rf $(BUILD)/sanity && mkdir -p $(BUILD)/sanity/ansible_collections/pgsec/hardening
 	git ls-files -z --cached --others --exclude-standard | \
 	  rsync -a --from0 --files-from=- ./ $(BUILD)/sanity/ansible_collections/pgsec/hardening/
 	cd $(BUILD)/sanity/ansible_collections/pgsec/hardening && \
-	  $(BIN)/ansible-test sanity --python 3.11 --color no $(SANITY_ARGS)
+	  git init -q && git add -A && \
+	  $(BIN)/ansible-test sanity --venv --python 3.11 --color no $(SANITY_ARGS)
+
+$(ANSIBLE_TEST_GET_PIP): tests/tools/get_pip_offline.py
+	mkdir -p $(dir $@) && cp $< $@
 
 lint: deps
 	$(BIN)/ansible-lint --profile production

@@ -162,7 +162,7 @@ def _bootstrap(dist: str, suite: str) -> Path:
 
 
 def build(dist: str, force: bool = False) -> Path:
-    suite, _ = DISTRIBUTIONS[dist]
+    suite = DISTRIBUTIONS[dist][0]
     root = image_root(dist)
     stamp = root.parent / "stamp"
     if not force and root.is_dir() and stamp.exists() and stamp.read_text().strip() == _recipe_hash():

@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """The pgsec.hardening lab: real Debian hosts running PostgreSQL, booted with systemd-nspawn.
 
   lab.py build [--dist debian12]          build (or reuse) the cached image
@@ -87,7 +86,7 @@ def save_state(state: dict) -> None:
 
 def bridge_up(net: str) -> None:
     bridge = f"pgsec-{net}"
-    prefix, controller, _ = NETWORKS[net]
+    controller = NETWORKS[net][1]
     if not link_exists(bridge):
         sh("ip", "link", "add", bridge, "type", "bridge")
     if controller:
@@ -175,7 +174,7 @@ def prepare_root(name: str, index: int, host_profiles: list[str], dist: str) -> 
     os.chmod(ssh_dir / "authorized_keys", 0o600)
     marker = root / "etc/pgsec-lab-profiles"
     if not marker.exists():  # a profile shapes a host once; a reboot keeps what it became
-        _, version = image.DISTRIBUTIONS[dist]
+        version = image.DISTRIBUTIONS[dist][1]
         run = chroot_runner(root)
         for profile in host_profiles:
             profiles.PROFILES[profile](root, version, run)
@@ -199,7 +198,7 @@ def host_up(name: str, index: int, host_profiles: list[str], dist: str, state: d
     netns = f"pgsec-h-{name}"
     netns_up(netns)
     addresses = {}
-    for net, (prefix, _, inner) in NETWORKS.items():
+    for net, (prefix, _controller, inner) in NETWORKS.items():
         addresses[net] = f"{prefix}.{10 + index}"
         attach(netns, net, f"pg{net[0]}-{name}", inner, addresses[net])
     prepare_root(name, index, host_profiles, dist)
@@ -243,12 +242,12 @@ def wait_ready(name: str, entry: dict, deadline: float) -> None:
             continue
         # SSH answers; wait for systemd to finish starting units (PostgreSQL among them).
         probe = subprocess.run(ssh_args(address) + ["timeout 30 systemctl is-system-running --wait"],
-                               text=True, capture_output=True)
+                               text=True, capture_output=True, check=False)
         state = probe.stdout.strip()
         if state in ("running", "degraded"):
             if state == "degraded":
                 failed = subprocess.run(ssh_args(address) + ["systemctl --failed --no-legend"],
-                                        text=True, capture_output=True).stdout
+                                        text=True, capture_output=True, check=False).stdout
                 print(f"lab: {name} is degraded:\n{failed}", file=sys.stderr)
             return
         time.sleep(0.5)
@@ -366,7 +365,9 @@ def host_down(name: str, entry: dict, wipe: bool = True) -> None:
 
 def restart(name: str) -> None:
     state = load_state()
-    entry = state["hosts"].get(name) or sys.exit(f"lab: no host {name}")
+    if name not in state["hosts"]:
+        sys.exit(f"lab: no host {name}")
+    entry = state["hosts"][name]
     stop_pid(entry["pid"])
     entry["pid"] = boot(name)
     save_state(state)

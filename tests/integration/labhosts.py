@@ -13,7 +13,7 @@ STATE_DIR = Path(os.environ.get("PGSEC_LAB_STATE", "/var/tmp/pgsec-lab"))
 
 
 def run(cmd: list[str], check: bool = True, timeout: float = 600, **kw) -> subprocess.CompletedProcess:
-    proc = subprocess.run(cmd, text=True, capture_output=True, timeout=timeout, **kw)
+    proc = subprocess.run(cmd, text=True, capture_output=True, timeout=timeout, check=False, **kw)
     if check and proc.returncode != 0:
         raise AssertionError(f"{' '.join(cmd)} exited {proc.returncode}\n"
                              f"--- stdout\n{proc.stdout[-6000:]}\n--- stderr\n{proc.stderr[-6000:]}")
