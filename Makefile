@@ -11,7 +11,7 @@ COLLECTIONS := $(BUILD)/collections
 LAB := python3 lab/lab.py
 LAB_STATE ?= /var/tmp/pgsec-lab
 LAB_INVENTORY := $(LAB_STATE)/inventory.yml
-APT_PACKAGES := debootstrap systemd-container iptables nftables iproute2 openssh-client \
+APT_PACKAGES := debootstrap systemd-container iptables nftables iproute2 openssh-client shellcheck \
 	postgresql-client openssl rsync git
 PYTEST_ARGS ?=
 # ansible-test fetches get-pip.py from its own server to seed each sanity venv; seed it locally.
