@@ -88,5 +88,23 @@ class Lab:
     def ansible(self, *args: str, check: bool = True) -> subprocess.CompletedProcess:
         return run(["ansible", "-i", str(self.inventory), *args], check=check)
 
+    def module(self, host: str, module: str, args: str = "", check_mode: bool = False) -> dict:
+        """Run one module on one host and return its result (JSON callback)."""
+        env = dict(os.environ, ANSIBLE_LOAD_CALLBACK_PLUGINS="1", ANSIBLE_STDOUT_CALLBACK="json",
+                   ANSIBLE_DEPRECATION_WARNINGS="0")
+        cmd = ["ansible", "-i", str(self.inventory), host, "-m", module]
+        if args:
+            cmd += ["-a", args]
+        if check_mode:
+            cmd.append("--check")
+        proc = run(cmd, check=False, env=env)
+        result = json.loads(proc.stdout)["plays"][0]["tasks"][0]["hosts"][host]
+        assert not result.get("failed"), result.get("msg")
+        return result
+
+    def access_facts(self, host: str, check_mode: bool = False) -> dict:
+        result = self.module(host, "pgsec.hardening.postgresql_access_facts", check_mode=check_mode)
+        return result["ansible_facts"]["pgsec"]
+
     def playbook(self, *args: str, check: bool = True) -> subprocess.CompletedProcess:
         return run(["ansible-playbook", "-i", str(self.inventory), *args], check=check)
