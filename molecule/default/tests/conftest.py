@@ -1,0 +1,1 @@
+"""testinfra verifier of the default scenario."""
