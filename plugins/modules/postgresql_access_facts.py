@@ -23,7 +23,7 @@ description:
   - Reads only; it never changes the host, so it runs the same in check mode.
   - A cluster that cannot be inspected gets its C(errors) filled and does not hide the others.
 author:
-  - pgsec.hardening contributors
+  - pgsec.hardening maintainers (@pgsec-hardening)
 options:
   data_directories:
     description:
@@ -40,10 +40,13 @@ options:
     default: true
 attributes:
   check_mode:
+    description: Can run in check mode and return the same facts.
     support: full
   diff_mode:
+    description: Changes nothing, so there is nothing to diff.
     support: none
   facts:
+    description: Returns C(ansible_facts.pgsec).
     support: full
 notes:
   - Needs root, or the PostgreSQL server's OS user, to read configuration, C(/proc/PID/fd) and key files.

@@ -18,7 +18,7 @@ def ss_listeners(host, port: int) -> set[tuple[str, int]]:
     found = set()
     for line in out.splitlines():
         local = line.split()[3]
-        address, _, lport = local.rpartition(":")
+        address, lport = local.rsplit(":", 1)
         found.add((address.strip("[]").replace("*", "0.0.0.0"), int(lport)))
     return found
 
