@@ -85,7 +85,7 @@ molecule: deps lab-build
 test: unit sanity integration molecule
 
 lab-build: apt
-	$(LAB) build --dist debian12
+	$(LAB) build --dist debian12 --dist debian13
 
 lab-up: deps
 	$(LAB) up $(foreach h,$(LAB_HOSTS),--host $(h))

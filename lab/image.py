@@ -25,7 +25,7 @@ DISTRIBUTIONS = {
 
 PACKAGES = [
     "systemd", "systemd-sysv", "libpam-systemd", "dbus", "openssh-server",
-    "python3", "python3-psycopg2", "sudo", "acl", "postgresql", "postgresql-contrib",
+    "python3", "python3-psycopg2", "sudo", "acl", "postgresql",
     "iptables", "nftables", "firewalld", "iproute2", "openssl", "ca-certificates",
     "procps", "netcat-openbsd", "kmod", "less",
 ]
@@ -152,8 +152,13 @@ def _bootstrap(dist: str, suite: str) -> Path:
     if work.exists():
         shutil.rmtree(work)
     work.parent.mkdir(parents=True, exist_ok=True)
-    _run(["debootstrap", "--variant=minbase", "--include=" + ",".join(PACKAGES),
-          suite, str(work), apt_mirror()], stdout=subprocess.DEVNULL)
+    log = base.parent / "debootstrap.log"
+    with open(log, "w") as out:
+        try:
+            _run(["debootstrap", "--variant=minbase", "--include=" + ",".join(PACKAGES),
+                  suite, str(work), apt_mirror()], stdout=out, stderr=subprocess.STDOUT)
+        except subprocess.CalledProcessError:
+            sys.exit(f"lab: debootstrap of {suite} failed:\n" + "".join(open(log).readlines()[-15:]))
     if base.exists():
         shutil.rmtree(base)
     work.rename(base)

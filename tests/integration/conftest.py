@@ -13,6 +13,7 @@ SESSION_HOSTS = [
     "pg2:debian-default",
     "pg3:pg18-datadir",
     "pg4:debian-default+two-clusters",
+    "pg5:insecure:debian13",
 ]
 
 

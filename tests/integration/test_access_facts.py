@@ -30,7 +30,7 @@ def stat_of(host, path: str) -> dict:
 
 @pytest.fixture(scope="module")
 def facts(lab_hosts):
-    return {name: lab_hosts.access_facts(name) for name in ("pg1", "pg2", "pg3", "pg4")}
+    return {name: lab_hosts.access_facts(name) for name in ("pg1", "pg2", "pg3", "pg4", "pg5")}
 
 
 def test_insecure_host_settings_listeners_sockets_and_hba_match_the_host(lab_hosts, facts):
@@ -181,3 +181,18 @@ def test_check_mode_reports_the_same_and_changes_nothing(lab_hosts, facts):
     assert host.ssh(f"sha256sum {files}; nft list ruleset | sha256sum").stdout == before
     assert cluster(checked, "15/main")["settings"]["listen_addresses"] == \
         cluster(facts["pg1"], "15/main")["settings"]["listen_addresses"]
+
+
+def test_debian13_postgresql_17_is_seen_the_same_way(lab_hosts, facts):
+    host = lab_hosts.hosts["pg5"]
+    main = cluster(facts["pg5"], "17/main")
+    assert main["version"] == "17" and main["running"]
+    assert main["server_version_num"] == int(host.psql("show server_version_num"))
+    assert main["settings"]["listen_addresses"]["value"] == "*"
+    assert {(l["address"], l["port"]) for l in main["listeners"]["tcp"]} == ss_listeners(host, 5432)
+    assert main["tls"]["library"] == "OpenSSL"
+    version = host.ssh("openssl version").stdout.split()[1]
+    assert version.startswith("3."), version
+    cert = host.psql("show ssl_cert_file")
+    subject = host.ssh(f"openssl x509 -in {cert} -noout -subject -nameopt RFC2253").stdout
+    assert main["tls"]["certificate"]["subject"] == subject.split("=", 1)[1].strip()

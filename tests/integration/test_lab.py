@@ -26,6 +26,7 @@ def test_every_cluster_accepts_psql_from_the_controller_over_ssh(lab_hosts):
         "pg2": [("/var/run/postgresql", 5432, "15")],
         "pg3": [("/tmp", 5432, "18")],
         "pg4": [("/var/run/postgresql", 5432, "15"), ("/var/run/postgresql", 5433, "15")],
+        "pg5": [("/var/run/postgresql", 5432, "17")],
     }
     for name, clusters in versions.items():
         for socket_dir, port, major in clusters:
