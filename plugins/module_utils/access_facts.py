@@ -515,8 +515,11 @@ class ClusterFacts(object):
 
 # ---------------------------------------------------------------------------- host
 
-def gather_firewall(io, ports):
-    """The firewall backend in use and what it does to each PostgreSQL port."""
+def gather_firewall(io, ports, firewalld_running=True):
+    """The firewall backend in use and what it does to each PostgreSQL port.
+
+    firewall-cmd is slow to start, so it is only asked when a firewalld process runs.
+    """
     commands = {}
     nft = io.which('nft')
     if nft:
@@ -531,7 +534,7 @@ def gather_firewall(io, ports):
                 iptables.append(parse_iptables_save(out, 6 if save.startswith('ip6') else 4))
     firewalld = None
     firewall_cmd = io.which('firewall-cmd')
-    if firewall_cmd and io.run([firewall_cmd, '--state'])[0] == 0:
+    if firewall_cmd and firewalld_running and io.run([firewall_cmd, '--state'])[0] == 0:
         rc, out, _err = io.run([firewall_cmd, '--list-all-zones'])
         firewalld = parse_firewalld_zones(out) if rc == 0 else None
     summaries = {}
@@ -574,5 +577,6 @@ def gather(io, data_directories=(), firewall=True):
             ports.append(int(port['value']))
     facts = {'version': FACTS_VERSION, 'clusters': clusters, 'firewall': None}
     if firewall:
-        facts['firewall'] = gather_firewall(io, ports or [5432])
+        firewalld_running = any(proc['comm'] == 'firewalld' for proc in processes.values())
+        facts['firewall'] = gather_firewall(io, ports or [5432], firewalld_running)
     return facts

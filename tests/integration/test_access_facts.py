@@ -196,3 +196,22 @@ def test_debian13_postgresql_17_is_seen_the_same_way(lab_hosts, facts):
     cert = host.psql("show ssl_cert_file")
     subject = host.ssh(f"openssl x509 -in {cert} -noout -subject -nameopt RFC2253").stdout
     assert main["tls"]["certificate"]["subject"] == subject.split("=", 1)[1].strip()
+
+
+def test_firewalld_is_detected_and_its_zone_decides_the_port(lab_hosts):
+    host = lab_hosts.hosts["pg4"]
+    client = lab_hosts.clients["allowed"]
+    host.ssh("systemctl start firewalld && firewall-cmd --state")
+    try:
+        summary = lab_hosts.access_facts("pg4")["firewall"]
+        assert summary["backend"] == "firewalld"
+        assert summary["ports"]["5432"]["filtered"] is True
+        # what the facts say is what a client meets: the default zone lets SSH in, not PostgreSQL
+        host.ssh("sed -i \"s/^#\\?listen_addresses.*/listen_addresses = '*'/\" "
+                 "/etc/postgresql/15/main/postgresql.conf && systemctl restart postgresql@15-main")
+        assert client.connect(host.app, 22) == "open"
+        assert client.connect(host.app, 5432, timeout=2) != "open"
+    finally:
+        host.ssh("systemctl stop firewalld; sed -i \"s/^listen_addresses = '\\*'/#listen_addresses = 'localhost'/\" "
+                 "/etc/postgresql/15/main/postgresql.conf && systemctl restart postgresql@15-main")
+    assert lab_hosts.access_facts("pg4")["firewall"]["backend"] == "none"
