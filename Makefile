@@ -74,7 +74,7 @@ $(ANSIBLE_TEST_GET_PIP): tests/tools/get_pip_offline.py
 	mkdir -p $(dir $@) && cp $< $@
 
 lint: deps
-	$(BIN)/ansible-lint --profile production
+	$(BIN)/ansible-lint --nocolor
 
 integration: deps lab-build
 	PYTHONPATH=$(COLLECTIONS) $(BIN)/python -m pytest -q tests/integration $(PYTEST_ARGS)
@@ -82,7 +82,7 @@ integration: deps lab-build
 molecule: deps lab-build
 	$(BIN)/molecule test --all
 
-test: unit sanity integration molecule
+test: unit sanity lint integration molecule
 
 lab-build: apt
 	$(LAB) build --dist debian12 --dist debian13
