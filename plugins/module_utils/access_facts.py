@@ -554,6 +554,23 @@ def read_host_listeners(io):
                            io.read_file('/proc/net/unix'))
 
 
+def local_networks(io):
+    """The host's own addresses with their prefix ("198.18.1.11/24"), from ``ip -j addr``."""
+    ip = io.which('ip')
+    if not ip:
+        return None
+    rc, out, _err = io.run([ip, '-j', 'addr', 'show'])
+    if rc != 0:
+        return None
+    try:
+        interfaces = json.loads(out)
+    except ValueError:
+        return None
+    return ['%s/%s' % (info['local'], info['prefixlen'])
+            for interface in interfaces for info in interface.get('addr_info', [])
+            if 'local' in info and 'prefixlen' in info]
+
+
 def gather(io, data_directories=(), firewall=True):
     """The whole access surface of the host: {version, clusters: [...], firewall, errors}."""
     processes = find_processes(io)
@@ -575,7 +592,8 @@ def gather(io, data_directories=(), firewall=True):
         port = (cluster.get('settings') or {}).get('port')
         if port and str(port['value']).isdigit():
             ports.append(int(port['value']))
-    facts = {'version': FACTS_VERSION, 'clusters': clusters, 'firewall': None}
+    facts = {'version': FACTS_VERSION, 'clusters': clusters, 'firewall': None,
+             'local_networks': local_networks(io)}
     if firewall:
         firewalld_running = any(proc['comm'] == 'firewalld' for proc in processes.values())
         facts['firewall'] = gather_firewall(io, ports or [5432], firewalld_running)

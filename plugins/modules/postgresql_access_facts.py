@@ -199,6 +199,11 @@ ansible_facts:
               description: What could not be inspected for this cluster, as C(step) and C(message).
               type: list
               elements: dict
+        local_networks:
+          description: The host's addresses with their prefix length, from C(ip -j addr); null without iproute2.
+          type: list
+          elements: str
+          sample: [127.0.0.1/8, 198.18.1.11/24, "::1/128"]
         firewall:
           description:
             - C(backend) in use (C(firewalld), C(nftables), C(iptables-nft), C(iptables-legacy) or C(none)),
