@@ -128,6 +128,9 @@ def _configure(root: Path, dist: str) -> None:
         systemctl mask {masked} >/dev/null 2>&1 || true
         systemctl enable ssh.service postgresql.service >/dev/null
         rm -f /etc/ssh/ssh_host_*
+        # No logind session and user manager per SSH login: Ansible logs in constantly, and
+        # under nspawn that path sometimes stalls for seconds.
+        sed -i 's/^session[[:space:]].*pam_systemd[.]so.*/# &/' /etc/pam.d/common-session
         apt-get clean
         rm -rf /var/lib/apt/lists/* /usr/share/doc/* /usr/share/man/*
     """)

@@ -1,0 +1,85 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, pgsec.hardening contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Controller side of access_report: render findings and write the report files atomically."""
+
+from __future__ import absolute_import, division, print_function
+__metaclass__ = type
+
+import os
+import tempfile
+
+from ansible.errors import AnsibleActionFail
+from ansible.module_utils.common.text.converters import to_bytes
+from ansible.plugins.action import ActionBase
+
+from ansible_collections.pgsec.hardening.plugins.module_utils import audit_report
+
+FORMATS = {'json': ('json', audit_report.to_json), 'markdown': ('md', audit_report.to_markdown),
+           'html': ('html', audit_report.to_html)}
+REPORT_NAME = 'pgsec-access-report'
+
+
+def host_entry(result):
+    """Findings of one host, or why there are none."""
+    if not isinstance(result, dict) or not result:
+        return {'failed': 'no audit result (host skipped or play stopped before it)'}
+    if result.get('unreachable'):
+        return {'unreachable': result.get('msg', 'unreachable')}
+    if result.get('failed'):
+        return {'failed': result.get('msg', 'audit failed')}
+    return result.get('findings', [])
+
+
+def write_atomically(path, data):
+    directory = os.path.dirname(path)
+    handle, tmp = tempfile.mkstemp(dir=directory, prefix='.' + os.path.basename(path))
+    try:
+        with os.fdopen(handle, 'wb') as out:
+            out.write(to_bytes(data))
+        os.chmod(tmp, 0o644)
+        os.rename(tmp, path)
+    except Exception:
+        os.unlink(tmp)
+        raise
+
+
+class ActionModule(ActionBase):
+    TRANSFERS_FILES = False
+    _requires_connection = False
+
+    def run(self, tmp=None, task_vars=None):
+        result = super(ActionModule, self).run(tmp, task_vars)
+        spec = dict(
+            results=dict(type='dict', required=True),
+            dest=dict(type='path', required=True),
+            formats=dict(type='list', elements='str', choices=list(FORMATS), default=list(FORMATS)),
+            fail_on_severity=dict(type='str', default='none',
+                                  choices=['none', 'info', 'low', 'medium', 'high', 'critical']),
+            title=dict(type='str', default='PostgreSQL access audit'),
+        )
+        validation, args = self.validate_argument_spec(argument_spec=spec)
+        del validation
+        hosts = {}
+        for host, host_result in sorted(args['results'].items()):
+            entry = host_entry(host_result)
+            if isinstance(entry, list):
+                entry = [dict(finding, host=host) for finding in entry]
+            hosts[host] = entry
+        summary = audit_report.build_summary(hosts, title=args['title'])
+        dest = args['dest']
+        try:
+            os.makedirs(dest, exist_ok=True)
+        except OSError as exc:
+            raise AnsibleActionFail('dest: cannot create %r: %s' % (dest, exc))
+        files = {}
+        for fmt in args['formats']:
+            extension, render = FORMATS[fmt]
+            path = os.path.join(dest, '%s.%s' % (REPORT_NAME, extension))
+            write_atomically(path, render(summary, hosts, title=args['title']))
+            files[fmt] = path
+        threshold = args['fail_on_severity']
+        result.update(changed=bool(files), files=files, summary=summary,
+                      stats=audit_report.set_stats_payload(summary),
+                      exceeds_threshold=threshold != 'none' and audit_report.exceeds(summary, threshold))
+        return result

@@ -1,0 +1,92 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, pgsec.hardening contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import absolute_import, division, print_function
+__metaclass__ = type
+
+DOCUMENTATION = r'''
+---
+module: access_report
+short_description: Write a fleet report of PostgreSQL access findings on the controller
+version_added: 0.2.0
+description:
+  - Takes the registered results of M(pgsec.hardening.postgresql_access_audit) for many hosts and writes
+    one report as JSON (for machines), Markdown and a self-contained HTML page (for people).
+  - Hosts whose audit failed or that could not be reached appear in the report as such.
+  - Runs on the controller (it is an action plugin); it changes no managed host.
+author:
+  - pgsec.hardening maintainers (@pgsec-hardening)
+options:
+  results:
+    description:
+      - Registered results of M(pgsec.hardening.postgresql_access_audit) by inventory hostname.
+      - A host without a result, or whose result failed or is unreachable, is reported as failed.
+    type: dict
+    required: true
+  dest:
+    description: Directory to write C(pgsec-access-report.json), C(.md) and C(.html) into; created if missing.
+    type: path
+    required: true
+  formats:
+    description: Which reports to write.
+    type: list
+    elements: str
+    choices: [json, markdown, html]
+    default: [json, markdown, html]
+  fail_on_severity:
+    description:
+      - Report C(exceeds_threshold=true) when a failed finding has this severity or a worse one.
+      - C(none) never does.
+    type: str
+    choices: [none, info, low, medium, high, critical]
+    default: none
+  title:
+    description: Title of the report.
+    type: str
+    default: PostgreSQL access audit
+attributes:
+  check_mode:
+    description: Writes the report in check mode too; it only touches the controller.
+    support: full
+  diff_mode:
+    description: No diff.
+    support: none
+  action:
+    description: Runs on the controller.
+    support: full
+seealso:
+  - module: pgsec.hardening.postgresql_access_audit
+'''
+
+EXAMPLES = r'''
+- name: Write the report of every audited host
+  pgsec.hardening.access_report:
+    results: "{{ dict(ansible_play_hosts_all | zip(ansible_play_hosts_all | map('extract', hostvars, 'audit'))) }}"
+    dest: reports/
+    fail_on_severity: high
+  register: report
+  run_once: true
+  delegate_to: localhost
+'''
+
+RETURN = r'''
+files:
+  description: Paths written, by format.
+  returned: always
+  type: dict
+  sample: {json: reports/pgsec-access-report.json, markdown: reports/pgsec-access-report.md}
+summary:
+  description: Per host counts by status and severity, worst failed severity, drift, and failed hosts.
+  returned: always
+  type: dict
+stats:
+  description: The small summary meant for C(ansible.builtin.set_stats) (AWX shows it with the job).
+  returned: always
+  type: dict
+exceeds_threshold:
+  description: Whether a failed finding reached O(fail_on_severity).
+  returned: always
+  type: bool
+'''
