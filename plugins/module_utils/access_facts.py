@@ -20,6 +20,7 @@ import pwd
 import re
 import stat as stat_module
 
+from ansible_collections.pgsec.hardening.plugins.module_utils.addresses import parse_ip_addresses, parse_ip_routes
 from ansible_collections.pgsec.hardening.plugins.module_utils.firewall import (
     parse_firewalld_zones,
     parse_iptables_save,
@@ -554,25 +555,49 @@ def read_host_listeners(io):
                            io.read_file('/proc/net/unix'))
 
 
-def local_networks(io):
-    """The host's own addresses with their prefix ("198.18.1.11/24"), from ``ip -j addr``."""
+def _ip_json(io, args):
+    """stdout of ``ip ARGS``, None when ip is missing or fails."""
     ip = io.which('ip')
     if not ip:
         return None
-    rc, out, _err = io.run([ip, '-j', 'addr', 'show'])
-    if rc != 0:
+    rc, out, _err = io.run([ip] + list(args))
+    return out if rc == 0 else None
+
+
+def parse_local_networks(json_text):
+    """The host's own addresses with their prefix ("198.18.1.11/24") from ``ip -j address`` output."""
+    if json_text is None:
         return None
     try:
-        interfaces = json.loads(out)
+        interfaces = json.loads(json_text)
     except ValueError:
         return None
+    if not isinstance(interfaces, list):
+        return None
     return ['%s/%s' % (info['local'], info['prefixlen'])
-            for interface in interfaces for info in interface.get('addr_info', [])
+            for interface in interfaces if isinstance(interface, dict)
+            for info in interface.get('addr_info') or [] if isinstance(info, dict)
             if 'local' in info and 'prefixlen' in info]
 
 
+def local_networks(io):
+    """The host's own addresses with their prefix ("198.18.1.11/24"), from ``ip -j address``."""
+    return parse_local_networks(_ip_json(io, ['-j', 'address', 'show']))
+
+
+def gather_network(io):
+    """{local_networks, interfaces, routes} from one ``ip -j address`` and the main routing tables."""
+    address_json = _ip_json(io, ['-j', 'address', 'show'])
+    routes = []
+    if address_json is not None:
+        routes = (parse_ip_routes(_ip_json(io, ['-j', 'route', 'show', 'table', 'main']), 'ipv4')
+                  + parse_ip_routes(_ip_json(io, ['-j', '-6', 'route', 'show', 'table', 'main']), 'ipv6'))
+    return {'local_networks': parse_local_networks(address_json),
+            'interfaces': parse_ip_addresses(address_json), 'routes': routes}
+
+
 def gather(io, data_directories=(), firewall=True):
-    """The whole access surface of the host: {version, clusters: [...], firewall, errors}."""
+    """The whole access surface of the host: {version, clusters, firewall, local_networks, interfaces, routes}."""
     processes = find_processes(io)
     postmasters = find_postmasters(io, processes)
     host_listeners = read_host_listeners(io)
@@ -592,8 +617,8 @@ def gather(io, data_directories=(), firewall=True):
         port = (cluster.get('settings') or {}).get('port')
         if port and str(port['value']).isdigit():
             ports.append(int(port['value']))
-    facts = {'version': FACTS_VERSION, 'clusters': clusters, 'firewall': None,
-             'local_networks': local_networks(io)}
+    facts = {'version': FACTS_VERSION, 'clusters': clusters, 'firewall': None}
+    facts.update(gather_network(io))
     if firewall:
         firewalld_running = any(proc['comm'] == 'firewalld' for proc in processes.values())
         facts['firewall'] = gather_firewall(io, ports or [5432], firewalld_running)

@@ -11,11 +11,17 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import ipaddress
+import json
 import re
 import socket
 
 ANY_IPV4 = '0.0.0.0/0'
 ANY_IPV6 = '::/0'
+
+# ``ip`` JSON family names -> the names used in the facts.
+_IP_FAMILIES = {'inet': 'ipv4', 'inet6': 'ipv6'}
+# Route types that deliver nothing: a match means "no path" whatever dev they show.
+_DROPPING_ROUTE_TYPES = frozenset(['blackhole', 'unreachable', 'prohibit', 'throw'])
 
 # Words that firewall and pg_hba outputs use for "every address".
 _EVERYTHING_WORDS = frozenset(['all', 'any', 'anywhere', '0/0'])
@@ -168,3 +174,72 @@ def is_loopback(text):
     if network.version == 6 and network.network_address.ipv4_mapped is not None:
         return network.network_address.ipv4_mapped.is_loopback and network.prefixlen >= 104
     return network.network_address.is_loopback and network.broadcast_address.is_loopback
+
+
+def is_link_local(text):
+    """True when the address/network lies inside fe80::/10."""
+    network = parse_network(text)
+    return network is not None and network.version == 6 and network.network_address.is_link_local
+
+
+# ---------------------------------------------------------------------------- ip -j output
+
+def _json_list(json_text):
+    """The list a JSON text holds, [] when it is empty, malformed or not a list."""
+    if not json_text or not isinstance(json_text, str):
+        return []
+    try:
+        value = json.loads(json_text)
+    except ValueError:
+        return []
+    return [item for item in value if isinstance(item, dict)] if isinstance(value, list) else []
+
+
+def parse_ip_addresses(json_text):
+    """Addresses from ``ip -j address show``: [{name, address, prefixlen, family, scope}].
+
+    family is 'ipv4' or 'ipv6', scope as ip prints it ('global', 'host', 'link', ...).
+    Malformed output gives [].
+    """
+    addresses = []
+    for interface in _json_list(json_text):
+        for info in interface.get('addr_info') or []:
+            if not isinstance(info, dict):
+                continue
+            family = _IP_FAMILIES.get(info.get('family'))
+            address = parse_ip(info.get('local'))
+            prefixlen = info.get('prefixlen')
+            if family is None or address is None or not isinstance(prefixlen, int):
+                continue
+            addresses.append({'name': interface.get('ifname'), 'address': format_ip(address),
+                              'prefixlen': prefixlen, 'family': family, 'scope': info.get('scope')})
+    return addresses
+
+
+def parse_ip_routes(json_text, family):
+    """Routes from ``ip -j [-6] route show table main``: [{dst, dev, gateway, prefsrc, family, metric}].
+
+    dst is 'default' or a canonical CIDR (a bare host address becomes /32 or /128); family
+    ('ipv4'/'ipv6') is the one the command was run for. Multipath routes take their first
+    next hop; blackhole/unreachable/prohibit/throw routes have dev None. Malformed output gives [].
+    """
+    routes = []
+    for route in _json_list(json_text):
+        dst = route.get('dst')
+        if dst != 'default':
+            dst = normalize_cidr(dst) if isinstance(dst, str) else None
+            if dst is None:
+                continue
+        hop = route
+        nexthops = [item for item in route.get('nexthops') or [] if isinstance(item, dict)]
+        if not route.get('dev') and nexthops:
+            hop = nexthops[0]
+        via = hop.get('via')
+        gateway = hop.get('gateway') or (via.get('host') if isinstance(via, dict) else None)
+        metric = route.get('metric')
+        entry = {'dst': dst, 'dev': hop.get('dev'), 'gateway': gateway, 'prefsrc': route.get('prefsrc'),
+                 'family': family, 'metric': metric if isinstance(metric, int) else None}
+        if route.get('type') in _DROPPING_ROUTE_TYPES:
+            entry.update(dev=None, gateway=None, prefsrc=None)
+        routes.append(entry)
+    return routes

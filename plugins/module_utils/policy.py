@@ -29,11 +29,14 @@ import re
 from ansible_collections.pgsec.hardening.plugins.module_utils.addresses import (
     covers_everything,
     format_ip,
+    format_network,
+    is_link_local,
     is_loopback,
     network_contains,
     network_overlap,
     normalize_cidr,
     parse_ip,
+    parse_network,
 )
 from ansible_collections.pgsec.hardening.plugins.module_utils.pg_config import split_setting
 from ansible_collections.pgsec.hardening.plugins.module_utils.pg_hba import rule_covers_all_addresses
@@ -417,6 +420,103 @@ def listen_addresses_for_clients(clients, local_networks):
     return addresses or None
 
 
+def _source_network(text):
+    """The source as an ip_network; IPv4-mapped IPv6 (::ffff:a.b.c.d/96+) as the IPv4 network."""
+    network = parse_network(text) if isinstance(text, str) else None
+    if network is not None and network.version == 6 and network.prefixlen >= 96 \
+            and network.network_address.ipv4_mapped is not None:
+        network = ipaddress.ip_network('%s/%d' % (network.network_address.ipv4_mapped, network.prefixlen - 96))
+    return network
+
+
+def _is_loopback_entry(entry):
+    return entry.get('scope') == 'host' or is_loopback(entry.get('address'))
+
+
+def _listen_text(entry):
+    """An interface address as listen_addresses needs it: link-local with its %zone."""
+    address = format_ip(parse_ip(entry['address']))
+    if is_link_local(address) and entry.get('name'):
+        return '%s%%%s' % (address, entry['name'])
+    return address
+
+
+def _prefer_routable(entries):
+    """Drop link-local addresses unless nothing else is left."""
+    routable = [entry for entry in entries if not is_link_local(entry['address'])]
+    return routable or entries
+
+
+def _best_route(cidr, family, routes):
+    """The most specific route of the family covering cidr (lowest metric, then first, on ties)."""
+    best, best_key = None, None
+    for index, route in enumerate(routes):
+        if route.get('family') != family:
+            continue
+        if route.get('dst') == 'default':
+            prefixlen = 0
+        elif network_contains(route.get('dst'), cidr):
+            prefixlen = parse_network(route['dst']).prefixlen
+        else:
+            continue
+        key = (-prefixlen, route.get('metric') or 0, index)
+        if best_key is None or key < best_key:
+            best, best_key = route, key
+    return best
+
+
+def _addresses_for_source(source, interfaces, routes):
+    """Local addresses the host uses to reach one source network, [] when there is none."""
+    network = _source_network(source)
+    if network is None:
+        return []
+    cidr = format_network(network)
+    if is_loopback(cidr):
+        return ['127.0.0.1' if network.version == 4 else '::1']
+    family = 'ipv4' if network.version == 4 else 'ipv6'
+    usable = [entry for entry in interfaces
+              if entry.get('family') == family and parse_ip(entry.get('address')) is not None
+              and isinstance(entry.get('prefixlen'), int) and not _is_loopback_entry(entry)]
+    connected = [entry for entry in usable
+                 if network_overlap('%s/%d' % (entry['address'], entry['prefixlen']), cidr)]
+    if connected:
+        return [_listen_text(entry) for entry in _prefer_routable(connected)]
+    route = _best_route(cidr, family, routes)
+    if route is None:
+        return []
+    prefsrc = parse_ip(route.get('prefsrc'))
+    if prefsrc is not None:
+        return [format_ip(prefsrc)]
+    on_dev = [entry for entry in usable if route.get('dev') and entry.get('name') == route['dev']]
+    chosen = ([entry for entry in on_dev if entry.get('scope') == 'global']
+              or _prefer_routable(on_dev))[:1]
+    return [_listen_text(entry) for entry in chosen]
+
+
+def derive_listen_addresses(clients, interfaces, routes):
+    """The local addresses pgsec_clients reach this host on, from its interfaces and routes.
+
+    clients: [{sources: [CIDR, ...]}]; interfaces and routes as ``postgresql_access_facts``
+    returns them. A source on a connected network gives the interface addresses on it;
+    otherwise the most specific covering route gives its prefsrc or the first global address
+    of its device; loopback sources give 127.0.0.1/::1. Returns {"addresses": [...] (first
+    appearance, no duplicates), "unreachable": [sources without any], "by_source": {source: [...]}}.
+    """
+    addresses, unreachable, by_source = [], [], {}
+    for client in clients or []:
+        for source in client.get('sources') or []:
+            if source in by_source:
+                continue
+            found = _addresses_for_source(source, interfaces or [], routes or [])
+            by_source[source] = found
+            if not found:
+                unreachable.append(source)
+            for address in found:
+                if address not in addresses:
+                    addresses.append(address)
+    return {'addresses': addresses, 'unreachable': unreachable, 'by_source': by_source}
+
+
 # ---------------------------------------------------------------------------- TLS helpers
 
 def _tls_rank(version):
@@ -640,12 +740,14 @@ def _address_is_loopback(address):
 class _Context(object):
     """One cluster's facts with the policy, and the helpers every control uses."""
 
-    def __init__(self, host_facts, cluster, policy, local_networks):
+    def __init__(self, host_facts, cluster, policy, local_networks, interfaces=None, routes=None):
         self.host_facts = host_facts
         self.cluster = cluster
         self.policy = policy
         self.cis = policy['pgsec_profile'] == 'cis'
         self.local_networks = local_networks
+        self.interfaces = interfaces
+        self.routes = routes
         self.running = bool(cluster.get('running'))
 
     def cluster_problem(self):
@@ -795,6 +897,15 @@ def _expected_listen(ctx):
         return policy['pgsec_listen_addresses'], 'pgsec_listen_addresses'
     if not policy['pgsec_clients']:
         return [], 'no pgsec_clients: Unix sockets only'
+    if ctx.interfaces:
+        derived = derive_listen_addresses(policy['pgsec_clients'], ctx.interfaces, ctx.routes)
+        if not derived['addresses']:
+            return None, 'this host has no route to the networks of pgsec_clients (%s)' % (
+                ', '.join(derived['unreachable']))
+        why = 'addresses this host reaches pgsec_clients from (interfaces and routes)'
+        if derived['unreachable']:
+            why += '; no route to %s' % ', '.join(derived['unreachable'])
+        return derived['addresses'], why
     networks = ctx.local_networks
     if not networks:
         return None, 'the facts have no interface addresses to derive them from pgsec_clients'
@@ -1679,20 +1790,31 @@ def _local_networks(facts, local_networks):
     return None
 
 
+def _interfaces_and_routes(facts, local_networks):
+    """facts["interfaces"] and facts["routes"], or (None, None) when local_networks is given or there are none."""
+    interfaces = facts.get('interfaces')
+    if local_networks is not None or not isinstance(interfaces, list) or not interfaces:
+        return None, None
+    routes = facts.get('routes')
+    return interfaces, routes if isinstance(routes, list) else []
+
+
 def evaluate(facts, policy=None, host=None, local_networks=None):
     """Findings for one host's facts (``ansible_facts.pgsec``) against the policy.
 
     policy: pgsec_* variables (merged with merge_policy, so raw user input is fine).
     host: the inventory name put into every finding (None leaves it for the caller).
     local_networks: the host's interface addresses with prefix ("198.18.1.11/24"), used to
-    derive the expected listen_addresses from pgsec_clients; taken from facts["local_networks"]
-    when not given. Returns findings in a stable order: per cluster, then per port, then host-wide.
+    derive the expected listen_addresses from pgsec_clients. When not given, facts["interfaces"]
+    and facts["routes"] are used (derive_listen_addresses), or else facts["local_networks"].
+    Returns findings in a stable order: per cluster, then per port, then host-wide.
     """
     policy = merge_policy(policy)
     facts = facts or {}
     if 'pgsec' in facts and 'clusters' not in facts:
         facts = facts['pgsec']
     networks = _local_networks(facts, local_networks)
+    interfaces, routes = _interfaces_and_routes(facts, local_networks)
     findings = []
     clusters = facts.get('clusters')
     if not clusters:
@@ -1702,7 +1824,7 @@ def evaluate(facts, policy=None, host=None, local_networks=None):
             else 'the facts have no cluster list (was postgresql_access_facts run?)')))
         clusters = []
     for cluster in clusters:
-        ctx = _Context(facts, cluster, policy, networks)
+        ctx = _Context(facts, cluster, policy, networks, interfaces, routes)
         cluster_id = cluster.get('id')
         for control_id, check in _CLUSTER_CHECKS:
             if control_id != 'facts.complete' and cluster.get('settings') is None:

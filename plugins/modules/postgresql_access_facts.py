@@ -204,6 +204,66 @@ ansible_facts:
           type: list
           elements: str
           sample: [127.0.0.1/8, 198.18.1.11/24, "::1/128"]
+        interfaces:
+          description:
+            - Every address of every interface, from C(ip -j address show) (the same call as C(local_networks)).
+            - Empty when C(ip) is missing or does not print JSON.
+          type: list
+          elements: dict
+          contains:
+            name:
+              description: The interface.
+              type: str
+              sample: eth0
+            address:
+              description: The address, without prefix.
+              type: str
+              sample: 198.18.1.11
+            prefixlen:
+              description: Prefix length of the address's network.
+              type: int
+              sample: 24
+            family:
+              description: C(ipv4) or C(ipv6).
+              type: str
+              sample: ipv4
+            scope:
+              description: Scope as C(ip) prints it, such as C(global), C(host) (loopback) or C(link) (link-local).
+              type: str
+              sample: global
+        routes:
+          description:
+            - The main routing table, from C(ip -j route show table main) and C(ip -j -6 route show table main).
+            - Used with C(interfaces) to tell which local address clients on routed networks reach.
+            - Empty when C(ip) is missing or does not print JSON.
+          type: list
+          elements: dict
+          contains:
+            dst:
+              description: C(default) or the destination network in CIDR notation (a host route as C(/32) or C(/128)).
+              type: str
+              sample: 198.18.5.0/24
+            dev:
+              description: Outgoing interface (the first next hop's for multipath routes); null for blackhole,
+                unreachable, prohibit and throw routes.
+              type: str
+              sample: eth0
+            gateway:
+              description: Next hop, null for directly connected networks.
+              type: str
+              sample: 198.18.1.1
+            prefsrc:
+              description: Preferred source address (C(src)), null when the route has none.
+              type: str
+              sample: 198.18.1.11
+            family:
+              description: C(ipv4) or C(ipv6).
+              type: str
+              sample: ipv4
+            metric:
+              description: Route metric, null when C(ip) does not print one (usual for IPv4).
+              type: int
+              sample: 1024
         firewall:
           description:
             - C(backend) in use (C(firewalld), C(nftables), C(iptables-nft), C(iptables-legacy) or C(none)),
