@@ -653,9 +653,9 @@ def test_normalize_setting_value(name, value, normalized):
     ('ssl', 'off', False),
     ('port', '5432', 5432),
 ])
-def test_same_value(name, first, second):  # pylint: disable=arguments-out-of-order
+def test_same_value(name, first, second):
     assert same_value(name, first, second)
-    assert same_value(name, second, first)
+    assert same_value(name, second, first)  # pylint: disable=arguments-out-of-order
 
 
 @pytest.mark.parametrize('name, first, second', [
