@@ -102,7 +102,8 @@ def validate_staged(io, cluster, config_plan, settings, server_user):
         runuser = io.which('runuser')
         prefix = [runuser, '-u', server_user, '--'] if runuser and server_user != 'root' else []
         for name in sorted(settings):
-            argv = prefix + [binary, '-c', 'config_file=%s' % staged_conf,
+            # -D: where pg_hba.conf is looked for when hba_file is not set (config in PGDATA).
+            argv = prefix + [binary, '-D', posixpath.dirname(staged_conf), '-c', 'config_file=%s' % staged_conf,
                              '-c', 'data_directory=%s' % posixpath.join(stage, 'data'), '-C', name]
             rc, out, err = io.run(argv, environ_update={'LC_ALL': 'C'})
             if rc != 0:
@@ -358,7 +359,8 @@ def _rollback_and_fail(control, identity, results, writer, timeout, outcome, rea
     since = time.time()
     if restart:
         status = control.status()
-        rc, output = control.service('restart' if status else 'start')
+        # A unit stuck starting only runs its start command again on restart.
+        rc, output = control.service('restart' if status or control.unit else 'start')
         back = control.wait_ready(timeout)
         if not back:
             raise ChangeError('%s: %s. The previous configuration was restored but the server did not start '

@@ -130,6 +130,7 @@ class Cluster(object):
     def wait_ready(self, timeout, newer_than=None):
         """Wait until the server accepts connections (started after ``newer_than``); its status, or None."""
         deadline = self.clock() + timeout
+        given_up = 0
         while True:
             status = self.status()
             if status and (newer_than is None or (status['start_time'] or 0) >= newer_than) \
@@ -139,14 +140,40 @@ class Cluster(object):
                         return status
                 except (ControlError, ValueError):
                     pass
-            if self.clock() >= deadline:
+            given_up = given_up + 1 if self.unit_gave_up() else 0
+            if self.clock() >= deadline or given_up >= 2:
                 return None
             self.sleep(0.5)
+
+    def unit_state(self):
+        """{ActiveState, ControlPID, MainPID} of the unit, or None without a unit."""
+        if not self.unit:
+            return None
+        rc, out, _err = self.io.run([self.io.which('systemctl') or 'systemctl', 'show', self.unit,
+                                     '-p', 'ActiveState', '-p', 'ControlPID', '-p', 'MainPID'])
+        if rc != 0:
+            return None
+        return dict(line.split('=', 1) for line in out.splitlines() if '=' in line)
+
+    def unit_gave_up(self):
+        """Whether the unit's start has ended without a server.
+
+        Debian's postgresql@ unit ignores a failing ExecStart and waits for a PID file without a time
+        limit, so a failed start shows as 'activating' with neither a control nor a main process.
+        """
+        state = self.unit_state()
+        if not state:
+            return False
+        if state.get('ActiveState') == 'failed':
+            return True
+        return (state.get('ActiveState') == 'activating' and state.get('ControlPID') == '0'
+                and state.get('MainPID') == '0')
 
     # ------------------------------------------------------------------ service
     def _service_argv(self, verb):
         if self.unit:
-            return [self.io.which('systemctl') or 'systemctl', verb, self.unit]
+            # --no-block: the wait is ours, bounded by the caller's timeout (see unit_gave_up).
+            return [self.io.which('systemctl') or 'systemctl', '--no-block', verb, self.unit]
         pg_ctlcluster = self.io.which('pg_ctlcluster')
         if self.layout == 'debian' and pg_ctlcluster:
             return [pg_ctlcluster, str(self.version), self.name, verb]

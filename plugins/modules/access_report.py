@@ -10,7 +10,7 @@ DOCUMENTATION = r'''
 ---
 module: access_report
 short_description: Write a fleet report of PostgreSQL access findings on the controller
-version_added: 0.2.0
+version_added: 0.1.0
 description:
   - Takes the registered results of M(pgsec.hardening.postgresql_access_audit) for many hosts and writes
     one report as JSON (for machines), Markdown and a self-contained HTML page (for people).

@@ -10,7 +10,7 @@ DOCUMENTATION = r'''
 ---
 module: postgresql_access_audit
 short_description: Check every PostgreSQL cluster on a host against the access policy
-version_added: 0.2.0
+version_added: 0.1.0
 description:
   - Gathers the same facts as M(pgsec.hardening.postgresql_access_facts) and evaluates them against
     the collection's access policy, returning one finding per control and cluster.

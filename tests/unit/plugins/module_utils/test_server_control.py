@@ -480,13 +480,75 @@ def test_wait_ready_query_never_answers():
     assert len(io.calls) == 4  # at 1000, 1000.5, 1001, 1001.5
 
 
+def unit_show(active, control_pid='0', main_pid='0', rc=0):
+    def handler(argv, environ):
+        if argv[1] == 'show':
+            return rc, 'ActiveState=%s\nControlPID=%s\nMainPID=%s\n' % (active, control_pid, main_pid), ''
+        return 2, '', 'could not connect'
+    return handler
+
+
+def test_wait_ready_stops_when_the_unit_start_failed():
+    clock = FakeClock(1000.0)
+    io = FakeIO(programs={'systemctl': '/usr/bin/systemctl'}, handler=unit_show('failed'))
+    control = cluster(io, clock=clock)
+    control.unit = UNIT
+    assert control.wait_ready(60) is None
+    assert clock.sleeps == [0.5]  # seen twice in a row, then given up
+
+
+def test_wait_ready_stops_when_a_debian_unit_waits_for_a_pid_file_forever():
+    clock = FakeClock(1000.0)
+    io = FakeIO(programs={'systemctl': '/usr/bin/systemctl'}, handler=unit_show('activating'))
+    control = cluster(io, clock=clock)
+    control.unit = UNIT
+    assert control.wait_ready(60) is None
+    assert clock.now == 1000.5
+    assert io.calls[0][0] == ['/usr/bin/systemctl', 'show', UNIT, '-p', 'ActiveState', '-p', 'ControlPID',
+                              '-p', 'MainPID']
+
+
+def test_wait_ready_keeps_waiting_while_the_start_command_runs():
+    clock = FakeClock(1000.0)
+    io = FakeIO(programs={'systemctl': '/usr/bin/systemctl'}, handler=unit_show('activating', control_pid='77'))
+    control = cluster(io, clock=clock)
+    control.unit = UNIT
+    assert control.wait_ready(3) is None
+    assert clock.now == 1003.0
+
+
+@pytest.mark.parametrize('state, gave_up', [
+    (('failed',), True),
+    (('activating', '0', '0'), True),
+    (('activating', '120', '0'), False),
+    (('activating', '0', '130'), False),
+    (('active', '0', '130'), False),
+    (('deactivating', '0', '0'), False),
+    (('inactive',), False),
+])
+def test_unit_gave_up(state, gave_up):
+    io = FakeIO(programs={'systemctl': '/usr/bin/systemctl'}, handler=unit_show(*state))
+    control = cluster(io)
+    control.unit = UNIT
+    assert control.unit_gave_up() is gave_up
+
+
+def test_unit_gave_up_without_unit_or_when_systemctl_fails():
+    io = FakeIO(handler=unit_show('failed', rc=1))
+    control = cluster(io)
+    assert control.unit_gave_up() is False
+    assert io.calls == []
+    control.unit = UNIT
+    assert control.unit_gave_up() is False
+
+
 # ---------------------------------------------------------------------------- service commands
 
 def test_service_argv_systemd_unit():
     control = cluster(running_io())
     control.unit = UNIT
-    assert control._service_argv('restart') == ['/usr/bin/systemctl', 'restart', UNIT]
-    assert control._service_argv('start') == ['/usr/bin/systemctl', 'start', UNIT]
+    assert control._service_argv('restart') == ['/usr/bin/systemctl', '--no-block', 'restart', UNIT]
+    assert control._service_argv('start') == ['/usr/bin/systemctl', '--no-block', 'start', UNIT]
 
 
 def test_service_argv_systemd_unit_without_systemctl_on_path():
@@ -494,7 +556,7 @@ def test_service_argv_systemd_unit_without_systemctl_on_path():
     del io.programs['systemctl']
     control = cluster(io)
     control.unit = 'postgresql-18.service'
-    assert control._service_argv('restart') == ['systemctl', 'restart', 'postgresql-18.service']
+    assert control._service_argv('restart') == ['systemctl', '--no-block', 'restart', 'postgresql-18.service']
 
 
 def test_service_argv_debian_pg_ctlcluster():
@@ -540,7 +602,7 @@ def test_service_runs_with_c_locale_and_joins_output():
     control = cluster(io)
     control.unit = UNIT
     assert control.service('restart') == (1, 'out\n\nJob failed.')
-    assert io.calls == [(['/usr/bin/systemctl', 'restart', UNIT], {'LC_ALL': 'C'})]
+    assert io.calls == [(['/usr/bin/systemctl', '--no-block', 'restart', UNIT], {'LC_ALL': 'C'})]
 
 
 def test_service_empty_output():

@@ -1,0 +1,35 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, pgsec.hardening contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Controller side of access_plan: policy + facts -> what the roles set, or a clear refusal."""
+
+from __future__ import absolute_import, division, print_function
+__metaclass__ = type
+
+from ansible.errors import AnsibleActionFail
+from ansible.plugins.action import ActionBase
+
+from ansible_collections.pgsec.hardening.plugins.module_utils.access_plan import plan_host
+from ansible_collections.pgsec.hardening.plugins.module_utils.policy import PolicyError
+
+
+class ActionModule(ActionBase):
+    TRANSFERS_FILES = False
+    _requires_connection = False
+
+    def run(self, tmp=None, task_vars=None):
+        result = super(ActionModule, self).run(tmp, task_vars)
+        spec = dict(
+            policy=dict(type='dict', required=True),
+            facts=dict(type='dict', required=True),
+            host_groups=dict(type='list', elements='str'),
+            host_users=dict(type='list', elements='str'),
+        )
+        _validation, args = self.validate_argument_spec(argument_spec=spec)
+        try:
+            plan = plan_host(args['policy'], args['facts'], args['host_groups'], args['host_users'])
+        except PolicyError as exc:
+            raise AnsibleActionFail(str(exc))
+        result.update(plan)
+        result['changed'] = False
+        return result

@@ -1,0 +1,185 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, pgsec.hardening contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""What the access roles will set on one host: policy + facts -> per-cluster settings.
+
+Pure and run on the controller before any change, so that every refusal (an address the host
+does not have, a client network it cannot reach, a port for two clusters) names the variable
+and the value and leaves the host untouched.
+"""
+
+from __future__ import absolute_import, division, print_function
+__metaclass__ = type
+
+import posixpath
+import re
+
+from ansible_collections.pgsec.hardening.plugins.module_utils.addresses import format_ip, parse_ip
+from ansible_collections.pgsec.hardening.plugins.module_utils.policy import (
+    PolicyError,
+    derive_listen_addresses,
+    merge_policy,
+)
+
+WILDCARDS = ('*', '0.0.0.0', '::')
+NAME_PATTERN = re.compile(r'^[a-z_][a-z0-9_-]{0,31}\$?$')
+RUNTIME_ROOTS = ('/run/', '/var/run/')
+CLUSTER_KEYS = ('id', 'layout', 'version', 'name', 'data_directory', 'config_file', 'bindir', 'server_user',
+                'running')
+
+
+def _fail(name, value, why):
+    raise PolicyError('%s: %r %s' % (name, value, why))
+
+
+def select_clusters(clusters, wanted):
+    """The facts clusters named in pgsec_clusters (all when empty), as identities."""
+    by_id = dict((cluster['id'], cluster) for cluster in clusters or [])
+    if wanted:
+        if not isinstance(wanted, list):
+            _fail('pgsec_clusters', wanted, 'is not a list of cluster ids')
+        unknown = [name for name in wanted if name not in by_id]
+        if unknown:
+            _fail('pgsec_clusters', unknown, 'names no cluster on this host (found: %s)'
+                  % (', '.join(sorted(by_id)) or 'none'))
+        chosen = [by_id[name] for name in wanted]
+    else:
+        chosen = list(clusters or [])
+    return [dict((key, cluster.get(key)) for key in CLUSTER_KEYS) for cluster in chosen]
+
+
+def _local_addresses(interfaces):
+    return set(format_ip(parse_ip(entry['address'])) for entry in interfaces or []
+               if parse_ip(entry.get('address', '')) is not None)
+
+
+def plan_listen(policy, user, interfaces, routes):
+    """listen_addresses for the host: the override, or derived from the clients' networks."""
+    override = policy.get('pgsec_listen_addresses')
+    allow_wildcard = bool(user.get('pgsec_listen_allow_wildcard', False))
+    has_clients = any(client['sources'] for client in policy['pgsec_clients'])
+    if override is not None:
+        local = _local_addresses(interfaces)
+        for index, item in enumerate(override):
+            where = 'pgsec_listen_addresses[%d]' % index
+            if item in WILDCARDS:
+                if not allow_wildcard:
+                    _fail(where, item, 'listens on every address; set pgsec_listen_allow_wildcard: true '
+                                       'if that is really wanted')
+                continue
+            if item == 'localhost':
+                continue
+            address = parse_ip(item)
+            if address is None:
+                _fail(where, item, 'is not an IP address (host names are not accepted; use the address)')
+            if interfaces and format_ip(address) not in local:
+                _fail(where, item, 'is not an address of this host (it has %s)' % ', '.join(sorted(local)))
+        if not override and has_clients:
+            _fail('pgsec_listen_addresses', '', 'means Unix sockets only, but pgsec_clients has TCP sources; '
+                                                'remove the clients or the override')
+        return {'addresses': list(override), 'derived': False, 'unreachable': [], 'by_source': {}}
+    derived = derive_listen_addresses(policy['pgsec_clients'], interfaces, routes)
+    if derived['unreachable']:
+        _fail('pgsec_clients', derived['unreachable'], 'are networks this host has no route to; '
+                                                        'no local address can serve them')
+    return {'addresses': derived['addresses'], 'derived': True, 'unreachable': [],
+            'by_source': derived['by_source']}
+
+
+def plan_sockets(policy, user, host_groups=None, host_users=None):
+    """Groups to create, directories to make, and the socket settings.
+
+    ``host_groups``/``host_users``: names that exist on the host (None: not checked).
+    """
+    groups = []
+    for index, entry in enumerate(user.get('pgsec_socket_groups') or []):
+        where = 'pgsec_socket_groups[%d]' % index
+        if isinstance(entry, str):
+            entry = {'name': entry}
+        if not isinstance(entry, dict):
+            _fail(where, entry, 'is not a dict with name and members')
+        name = str(entry.get('name') or '')
+        if not NAME_PATTERN.match(name):
+            _fail(where + '.name', name, 'is not a valid group name')
+        members = entry.get('members') or []
+        if not isinstance(members, list):
+            _fail(where + '.members', members, 'is not a list of user names')
+        for member in members:
+            if not NAME_PATTERN.match(str(member)):
+                _fail(where + '.members', member, 'is not a valid user name')
+        if host_users is not None:
+            missing = [str(member) for member in members if str(member) not in host_users]
+            if missing:
+                _fail(where + '.members', missing, 'are not users on this host')
+        groups.append({'name': name, 'members': [str(member) for member in members]})
+    known = set(host_groups or ()) | set(entry['name'] for entry in groups)
+
+    def check_group(where, name):
+        if not NAME_PATTERN.match(name):
+            _fail(where, name, 'is not a valid group name')
+        if host_groups is not None and name not in known:
+            _fail(where, name, 'is not a group on this host; create it with pgsec_socket_groups')
+
+    group = policy['pgsec_unix_socket_group']
+    if group:
+        check_group('pgsec_unix_socket_group', group)
+    directories = []
+    for index, entry in enumerate(policy['pgsec_socket_directories']):
+        where = 'pgsec_socket_directories[%d]' % index
+        if entry['group']:
+            check_group(where + '.group', entry['group'])
+        if any(entry['path'] == other['path'] for other in directories):
+            _fail(where + '.path', entry['path'], 'is listed twice')
+        if entry['path'] in ('/', '/run', '/var/run', '/tmp', '/var', '/etc'):
+            _fail(where + '.path', entry['path'], 'is a system directory; use a directory of its own')
+        directories.append(dict(entry, mode=entry['mode'] or '2775',
+                                runtime=any(entry['path'].startswith(root) for root in RUNTIME_ROOTS)))
+    settings = {'unix_socket_permissions': policy['pgsec_unix_socket_permissions'],
+                'unix_socket_group': group}
+    if directories:
+        settings['unix_socket_directories'] = [entry['path'] for entry in directories]
+    return {'groups': groups, 'directories': directories, 'settings': settings}
+
+
+def plan_host(user, facts, host_groups=None, host_users=None):
+    """The whole plan for a host; raises PolicyError naming the variable and the value."""
+    user = dict(user or {})
+    policy = merge_policy(dict((key, value) for key, value in user.items()
+                               if key not in ('pgsec_clusters', 'pgsec_socket_groups', 'pgsec_allow_restart',
+                                              'pgsec_listen_allow_wildcard')))
+    facts = facts or {}
+    clusters = select_clusters(facts.get('clusters'), user.get('pgsec_clusters'))
+    listen = plan_listen(policy, user, facts.get('interfaces'), facts.get('routes'))
+    sockets = plan_sockets(policy, user, host_groups, host_users)
+    _add_server_users(sockets, clusters)
+    listen_settings = {'listen_addresses': listen['addresses']}
+    if user.get('pgsec_port') is not None:
+        if len(clusters) > 1:
+            _fail('pgsec_port', user['pgsec_port'], 'cannot be set for %d clusters at once (%s); name one '
+                  'with pgsec_clusters' % (len(clusters), ', '.join(c['id'] for c in clusters)))
+        listen_settings['port'] = policy['pgsec_port']
+    for cluster in clusters:
+        for problem in _cluster_problems(cluster):
+            raise PolicyError(problem)
+    return {'policy': policy, 'clusters': clusters, 'listen': dict(listen, settings=listen_settings),
+            'sockets': sockets}
+
+
+def _add_server_users(sockets, clusters):
+    """The server must belong to unix_socket_group, or it cannot hand its sockets to that group and stops."""
+    group = sockets['settings']['unix_socket_group']
+    if not group:
+        return
+    entry = next((item for item in sockets['groups'] if item['name'] == group), None)
+    if entry is None:
+        entry = {'name': group, 'members': []}
+        sockets['groups'].append(entry)
+    for cluster in clusters:
+        server_user = cluster.get('server_user') or 'postgres'
+        if server_user not in entry['members']:
+            entry['members'].append(server_user)
+
+
+def _cluster_problems(cluster):
+    if not cluster.get('config_file') or not posixpath.isabs(cluster['config_file']):
+        yield 'cluster %s: no configuration file found' % cluster.get('id')

@@ -1,0 +1,203 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, pgsec.hardening contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import absolute_import, division, print_function
+__metaclass__ = type
+
+DOCUMENTATION = r'''
+---
+module: postgresql_access_config
+short_description: Own a set of PostgreSQL settings in a managed drop-in file
+version_added: 0.1.0
+description:
+  - Writes O(settings) to C(pgsec.d/OWNER.conf) next to C(postgresql.conf) and makes sure
+    C(postgresql.conf) includes that directory last (C(include_dir = 'pgsec.d')).
+  - Every other active assignment of a managed setting is dealt with so that it cannot silently
+    win over the drop-in; lines in C(postgresql.conf) and the files it includes are commented out
+    with a note, lines written by C(ALTER SYSTEM) are removed from C(postgresql.auto.conf).
+    With O(conflicts=fail) such an assignment fails the task instead.
+  - Before anything is written, the planned files are validated by the server binary itself in a
+    staging copy (C(postgres -C)); the value it reports for each setting must be the one asked for.
+  - Reports which changed settings need a reload and which a restart, from C(pg_settings.context)
+    of the running server (or C(postgres --describe-config) when it is stopped). It never reloads or
+    restarts; pass the result to M(pgsec.hardening.postgresql_access_apply) (the roles do so from a handler).
+  - Files are written atomically, keep their owner, group and mode, and are backed up first.
+author:
+  - pgsec.hardening maintainers (@pgsec-hardening)
+options:
+  cluster:
+    description:
+      - The cluster, as an entry of C(ansible_facts.pgsec.clusters) from M(pgsec.hardening.postgresql_access_facts).
+      - Needs C(id), C(data_directory) and C(config_file); C(bindir), C(server_user), C(layout), C(version)
+        and C(name) are used when present.
+    type: dict
+    required: true
+  owner:
+    description:
+      - Name of the drop-in file (C(pgsec.d/OWNER.conf)); each role owns one.
+    type: str
+    required: true
+  settings:
+    description:
+      - Settings this drop-in sets, by name. Lists are joined with commas, booleans written C(on)/C(off).
+      - Settings no longer listed here are no longer set by this drop-in.
+    type: dict
+    required: true
+  conflicts:
+    description:
+      - What to do with other assignments of a managed setting.
+      - V(supersede) comments them out (removes them from C(postgresql.auto.conf)); V(fail) stops with
+        the file and line. Assignments in files outside the configuration directory always fail.
+    type: str
+    choices: [supersede, fail]
+    default: supersede
+  backup:
+    description: Keep a timestamped copy of every file before changing it.
+    type: bool
+    default: true
+  validate:
+    description: Validate the planned configuration with C(postgres -C) before writing it.
+    type: bool
+    default: true
+attributes:
+  check_mode:
+    description: Plans and validates, writes nothing, and reports what would change.
+    support: full
+  diff_mode:
+    description: Shows every file that would change.
+    support: full
+notes:
+  - Runs as root; validation runs the server binary as the server's OS user.
+seealso:
+  - module: pgsec.hardening.postgresql_access_apply
+  - module: pgsec.hardening.postgresql_access_facts
+'''
+
+EXAMPLES = r'''
+- name: Gather the clusters
+  pgsec.hardening.postgresql_access_facts:
+
+- name: Listen only on the application network
+  pgsec.hardening.postgresql_access_config:
+    cluster: "{{ ansible_facts.pgsec.clusters[0] }}"
+    owner: listen
+    settings:
+      listen_addresses: [198.18.1.11]
+  register: listen_config
+
+- name: Reload or restart once, rolling back if the server does not come back
+  pgsec.hardening.postgresql_access_apply:
+    results: ["{{ listen_config }}"]
+  when: listen_config is changed
+'''
+
+RETURN = r'''
+cluster:
+  description: The cluster identity used (C(id), C(layout), C(version), C(name), C(data_directory), C(config_file), C(bindir), C(server_user)).
+  returned: always
+  type: dict
+settings:
+  description: The settings the drop-in sets.
+  returned: always
+  type: dict
+drop_in:
+  description: Path of the managed drop-in file.
+  returned: always
+  type: str
+  sample: /etc/postgresql/15/main/pgsec.d/listen.conf
+files:
+  description: Files written, in order, with C(backup) (path or null), C(created) and C(directory).
+  returned: always
+  type: list
+  elements: dict
+superseded:
+  description: Other assignments of managed settings that were commented out or removed (C(name), C(value), C(file), C(line), C(removed)).
+  returned: always
+  type: list
+  elements: dict
+changes:
+  description:
+    - Settings whose effective value changes, with C(before), C(after), C(context) and C(applies_by)
+      (C(reload), C(restart), or C(start) for a stopped server).
+    - Also lists settings already in the files but not yet used by the running server.
+  returned: always
+  type: list
+  elements: dict
+restart_required:
+  description: A changed setting has context C(postmaster).
+  returned: always
+  type: bool
+reload_required:
+  description: A changed setting takes effect on reload.
+  returned: always
+  type: bool
+running:
+  description: Whether the server was running.
+  returned: always
+  type: bool
+start_time:
+  description: Postmaster start time (epoch seconds) read from C(postmaster.pid), null when stopped.
+  returned: always
+  type: int
+'''
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.pgsec.hardening.plugins.module_utils.access_facts import HostIO
+from ansible_collections.pgsec.hardening.plugins.module_utils.config_change import (
+    ChangeError,
+    FileWriter,
+    diff_entries,
+    prepare,
+    write,
+)
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=dict(
+            cluster=dict(type='dict', required=True),
+            owner=dict(type='str', required=True),
+            settings=dict(type='dict', required=True),
+            conflicts=dict(type='str', choices=['supersede', 'fail'], default='supersede'),
+            backup=dict(type='bool', default=True),
+            validate=dict(type='bool', default=True),
+        ),
+        supports_check_mode=True,
+    )
+    params = module.params
+
+    def run_command(argv, environ_update=None):
+        return module.run_command(argv, environ_update=environ_update)
+
+    io = HostIO(run_command)
+    try:
+        prepared = prepare(io, params['cluster'], params['owner'], params['settings'],
+                           params['conflicts'], params['validate'])
+    except ChangeError as exc:
+        module.fail_json(msg=str(exc), **exc.details)
+
+    config_plan = prepared['plan']
+    result = dict(
+        changed=bool(config_plan['files'] or prepared['changes']),
+        cluster=prepared['cluster'], settings=params['settings'], drop_in=config_plan['drop_in'],
+        files=[], superseded=config_plan['superseded'], changes=prepared['changes'],
+        restart_required=prepared['restart_required'], reload_required=prepared['reload_required'],
+        running=prepared['running'], start_time=prepared['start_time'],
+    )
+    if module._diff:
+        result['diff'] = diff_entries(config_plan)
+    if config_plan['files'] and not module.check_mode:
+        writer = FileWriter(module.backup_local if params['backup'] else None)
+        try:
+            result['files'] = write(prepared, writer)
+        except (IOError, OSError) as exc:
+            module.fail_json(msg='%s: writing the configuration failed: %s' % (prepared['cluster']['id'], exc),
+                             **result)
+    module.exit_json(**result)
+
+
+if __name__ == '__main__':
+    main()
