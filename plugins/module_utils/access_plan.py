@@ -24,6 +24,9 @@ from ansible_collections.pgsec.hardening.plugins.module_utils.policy import (
 WILDCARDS = ('*', '0.0.0.0', '::')
 NAME_PATTERN = re.compile(r'^[a-z_][a-z0-9_-]{0,31}\$?$')
 RUNTIME_ROOTS = ('/run/', '/var/run/')
+# Shared directories the sockets role must never take over (chown to the server, chmod).
+SYSTEM_DIRECTORIES = ('/', '/run', '/var/run', '/tmp', '/var/tmp', '/dev', '/dev/shm', '/run/shm', '/run/lock',
+                      '/var/lock', '/var', '/var/lib', '/etc', '/usr', '/home', '/root', '/srv', '/opt')
 CLUSTER_KEYS = ('id', 'layout', 'version', 'name', 'data_directory', 'config_file', 'bindir', 'server_user',
                 'running')
 
@@ -32,12 +35,28 @@ def _fail(name, value, why):
     raise PolicyError('%s: %r %s' % (name, value, why))
 
 
+def _flag(user, name, default=False):
+    """A yes/no variable as Ansible reads one (true/false, yes/no, on/off, 1/0); anything else fails."""
+    value = user.get(name, default)
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in ('true', 'yes', 'on', '1', 'y', 't'):
+        return True
+    if text in ('false', 'no', 'off', '0', 'n', 'f', ''):
+        return False
+    _fail(name, value, 'is not a yes/no value')
+
+
 def select_clusters(clusters, wanted):
     """The facts clusters named in pgsec_clusters (all when empty), as identities."""
     by_id = dict((cluster['id'], cluster) for cluster in clusters or [])
     if wanted:
-        if not isinstance(wanted, list):
+        if not isinstance(wanted, list) or not all(isinstance(name, str) for name in wanted):
             _fail('pgsec_clusters', wanted, 'is not a list of cluster ids')
+        twice = sorted(set(name for name in wanted if wanted.count(name) > 1))
+        if twice:
+            _fail('pgsec_clusters', twice, 'are listed twice')
         unknown = [name for name in wanted if name not in by_id]
         if unknown:
             _fail('pgsec_clusters', unknown, 'names no cluster on this host (found: %s)'
@@ -56,20 +75,20 @@ def _local_addresses(interfaces):
 def plan_listen(policy, user, interfaces, routes):
     """listen_addresses for the host: the override, or derived from the clients' networks."""
     override = policy.get('pgsec_listen_addresses')
-    allow_wildcard = bool(user.get('pgsec_listen_allow_wildcard', False))
+    allow_wildcard = _flag(user, 'pgsec_listen_allow_wildcard')
     has_clients = any(client['sources'] for client in policy['pgsec_clients'])
     if override is not None:
         local = _local_addresses(interfaces)
         for index, item in enumerate(override):
             where = 'pgsec_listen_addresses[%d]' % index
-            if item in WILDCARDS:
+            address = parse_ip(item)
+            if item in WILDCARDS or (address is not None and address.is_unspecified):
                 if not allow_wildcard:
                     _fail(where, item, 'listens on every address; set pgsec_listen_allow_wildcard: true '
                                        'if that is really wanted')
                 continue
             if item == 'localhost':
                 continue
-            address = parse_ip(item)
             if address is None:
                 _fail(where, item, 'is not an IP address (host names are not accepted; use the address)')
             if interfaces and format_ip(address) not in local:
@@ -80,8 +99,8 @@ def plan_listen(policy, user, interfaces, routes):
         return {'addresses': list(override), 'derived': False, 'unreachable': [], 'by_source': {}}
     derived = derive_listen_addresses(policy['pgsec_clients'], interfaces, routes)
     if derived['unreachable']:
-        _fail('pgsec_clients', derived['unreachable'], 'are networks this host has no route to; '
-                                                        'no local address can serve them')
+        _fail('pgsec_clients', derived['unreachable'],
+              'are networks this host has no route to; no local address can serve them')
     return {'addresses': derived['addresses'], 'derived': True, 'unreachable': [],
             'by_source': derived['by_source']}
 
@@ -92,7 +111,10 @@ def plan_sockets(policy, user, host_groups=None, host_users=None):
     ``host_groups``/``host_users``: names that exist on the host (None: not checked).
     """
     groups = []
-    for index, entry in enumerate(user.get('pgsec_socket_groups') or []):
+    wanted_groups = user.get('pgsec_socket_groups') or []
+    if not isinstance(wanted_groups, list):
+        _fail('pgsec_socket_groups', wanted_groups, 'is not a list of groups ({name, members})')
+    for index, entry in enumerate(wanted_groups):
         where = 'pgsec_socket_groups[%d]' % index
         if isinstance(entry, str):
             entry = {'name': entry}
@@ -130,7 +152,7 @@ def plan_sockets(policy, user, host_groups=None, host_users=None):
             check_group(where + '.group', entry['group'])
         if any(entry['path'] == other['path'] for other in directories):
             _fail(where + '.path', entry['path'], 'is listed twice')
-        if entry['path'] in ('/', '/run', '/var/run', '/tmp', '/var', '/etc'):
+        if entry['path'] in SYSTEM_DIRECTORIES:
             _fail(where + '.path', entry['path'], 'is a system directory; use a directory of its own')
         directories.append(dict(entry, mode=entry['mode'] or '2775',
                                 runtime=any(entry['path'].startswith(root) for root in RUNTIME_ROOTS)))

@@ -128,19 +128,22 @@ class Cluster(object):
         return self.query(sql, status) or []
 
     def wait_ready(self, timeout, newer_than=None):
-        """Wait until the server accepts connections (started after ``newer_than``); its status, or None."""
+        """Wait until the server accepts connections (started after ``newer_than``) and its unit, if any,
+        is active; its status, or None."""
         deadline = self.clock() + timeout
         given_up = 0
         while True:
             status = self.status()
+            unit = self.unit_state()
             if status and (newer_than is None or (status['start_time'] or 0) >= newer_than) \
-                    and status['status'] in ('ready', None, ''):
+                    and status['status'] in ('ready', None, '') \
+                    and (unit is None or unit.get('ActiveState') in (None, 'active')):
                 try:
                     if self.query('SELECT to_json(1)', status) == 1:
                         return status
                 except (ControlError, ValueError):
                     pass
-            given_up = given_up + 1 if self.unit_gave_up() else 0
+            given_up = given_up + 1 if self.unit_gave_up(unit) else 0
             if self.clock() >= deadline or given_up >= 2:
                 return None
             self.sleep(0.5)
@@ -155,13 +158,13 @@ class Cluster(object):
             return None
         return dict(line.split('=', 1) for line in out.splitlines() if '=' in line)
 
-    def unit_gave_up(self):
-        """Whether the unit's start has ended without a server.
+    def unit_gave_up(self, state=None):
+        """Whether the unit's start has ended without a server (``state``: a unit_state() already read).
 
         Debian's postgresql@ unit ignores a failing ExecStart and waits for a PID file without a time
         limit, so a failed start shows as 'activating' with neither a control nor a main process.
         """
-        state = self.unit_state()
+        state = state if state is not None else self.unit_state()
         if not state:
             return False
         if state.get('ActiveState') == 'failed':

@@ -133,5 +133,6 @@ def main():
         module.fail_json(msg=' / '.join(failures), **result)
     module.exit_json(**result)
 
+
 if __name__ == '__main__':
     main()

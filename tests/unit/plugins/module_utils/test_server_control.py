@@ -517,6 +517,25 @@ def test_wait_ready_keeps_waiting_while_the_start_command_runs():
     assert clock.now == 1003.0
 
 
+def test_wait_ready_waits_for_the_unit_to_become_active():
+    """pg_ctlcluster returns, and the unit turns active, a moment after the server answers."""
+    clock = FakeClock(1000.0)
+    states = ['activating', 'activating', 'active']
+
+    def handler(argv, environ):
+        if argv[1] == 'show':
+            active = states.pop(0) if len(states) > 1 else states[0]
+            return 0, 'ActiveState=%s\nControlPID=%s\nMainPID=0\n' % (active, '77' if active != 'active' else '0'), ''
+        return 0, '1\n', ''
+
+    io = running_io(handler=handler)
+    control = cluster(io, clock=clock)
+    control.unit = UNIT
+    assert control.wait_ready(60)['pid'] == 12345
+    assert clock.sleeps == [0.5, 0.5]
+    assert [call[0][1] for call in io.calls].count('show') == 3
+
+
 @pytest.mark.parametrize('state, gave_up', [
     (('failed',), True),
     (('activating', '0', '0'), True),
