@@ -99,6 +99,9 @@ def attach(netns: str, net: str, outer: str, inner: str, address: str) -> None:
     if not link_exists(outer):
         sh("ip", "link", "add", outer, "type", "veth", "peer", "name", inner, "netns", netns)
     sh("ip", "link", "set", outer, "master", f"pgsec-{net}", "up")
+    # A MAC made from the address: a host booted again answers with the MAC its neighbours cached.
+    mac = "02:00:" + ":".join(f"{int(octet):02x}" for octet in address.split("."))
+    sh("ip", "-n", netns, "link", "set", inner, "address", mac)
     sh("ip", "-n", netns, "addr", "replace", f"{address}/24", "dev", inner)
     sh("ip", "-n", netns, "link", "set", inner, "up")
 
@@ -255,10 +258,10 @@ def wait_ready(name: str, entry: dict, deadline: float) -> None:
 
 
 def finish_host(entry: dict) -> None:
-    """After boot: give the postgres role the lab password on every running cluster."""
+    """After boot (every unit started): give the postgres role the lab password on every running cluster."""
     password = (STATE_DIR / "postgres-password").read_text().strip()
     script = (
-        "set -e; cd /; for sock in /var/run/postgresql/.s.PGSQL.* /tmp/.s.PGSQL.*; do "
+        "set -e; cd /; systemctl is-system-running --wait >/dev/null || true; for sock in /var/run/postgresql/.s.PGSQL.* /tmp/.s.PGSQL.*; do "
         "[ -S \"$sock\" ] || continue; port=${sock##*.}; dir=${sock%/*}; "
         f"runuser -u postgres -- psql -qAt -h \"$dir\" -p \"$port\" -c \"ALTER ROLE postgres PASSWORD '{password}'\" >/dev/null; done")
     subprocess.run(ssh_args(entry["addresses"]["mgmt"]) + [script], check=True)

@@ -245,7 +245,7 @@ def test_a_server_that_will_not_start_gets_its_previous_config_back(lab_hosts, p
 def other_layouts(lab_hosts, tmp_path_factory):
     path = tmp_path_factory.mktemp("layouts") / "policy.yml"
     path.write_text(yaml.safe_dump({"pgsec_clients": [{"name": "app", "sources": [ALLOWED]}],
-                                    "pgsec_unix_socket_group": "pgsocket"}))
+                                    "pgsec_unix_socket_group": "pgsocket", "pgsec_socket_groups": [{"name": "pgsocket"}]}))
     first = lab_hosts.playbook("pgsec.hardening.harden", "-l", "pg3,pg4", "-e", f"@{path}")
     second = lab_hosts.playbook("pgsec.hardening.harden", "-l", "pg3,pg4", "-e", f"@{path}")
     yield {"first": first.stdout, "second": second.stdout}
