@@ -1,6 +1,7 @@
 """The listen and sockets roles on real hosts: what clients can reach afterwards, restarts, rollback, bad input."""
 from __future__ import annotations
 
+import json
 import re
 
 import pytest
@@ -123,6 +124,16 @@ def test_socket_access_follows_the_groups(pg1, converged):
     pg1.psql("DO $$BEGIN CREATE ROLE dba LOGIN; EXCEPTION WHEN duplicate_object THEN NULL; END$$")
     proc = pg1.ssh("cd / && runuser -u dba -- psql -XAtq -h /run/pgsec-admin -d postgres -c 'select current_user'")
     assert proc.stdout.strip() == "dba"
+
+
+def test_the_audit_finds_no_listen_or_socket_drift_after_hardening(lab_hosts, pg1, converged, policy_file, tmp_path):
+    lab_hosts.playbook("pgsec.hardening.audit", "-e", f"@{policy_file}", "-e", "pgsec_target_hosts=pg1",
+                       "-e", f"pgsec_audit_report_dir={tmp_path}")
+    report = json.loads((tmp_path / "pgsec-access-report.json").read_text())
+    status = {f["id"]: f["status"] for f in report["hosts"]["pg1"] if f["id"].startswith(("listen.", "socket."))}
+    assert status == {control: "pass" for control in ("listen.not_wildcard", "listen.within_policy",
+                                                      "listen.auto_conf_override", "socket.permissions",
+                                                      "socket.directories", "socket.files")}
 
 
 def test_first_converge_restarts_once_and_the_second_changes_nothing(converged):
