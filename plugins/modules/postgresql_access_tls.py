@@ -1,0 +1,264 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, pgsec.hardening contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import absolute_import, division, print_function
+__metaclass__ = type
+
+DOCUMENTATION = r'''
+---
+module: postgresql_access_tls
+short_description: Validate and place a PostgreSQL server's certificate, key, CA, CRL and DH parameters
+version_added: 0.1.0
+description:
+  - Writes the given PEM material into a private staging directory and validates it there with
+    C(openssl) before anything on the host changes. On any problem the task fails with every problem
+    listed and the host untouched.
+  - "Checks: the certificate parses and is within its validity period; the key reads (with
+    O(key_passphrase) when encrypted) and matches the certificate; RSA keys have at least 2048 bits
+    and EC keys at least 256; the subjectAltName covers every entry of O(names); the certificate
+    chain verifies against O(ca) and, when O(crl) is given, is not revoked; the CRL parses and is
+    signed by a certificate of O(ca)."
+  - Warns when the certificate expires within O(warn_days) days and when the CRL is past its nextUpdate.
+  - Places C(server.crt), C(server.key), C(ca.crt), C(crl.pem), C(dhparams.pem) and C(passphrase) in
+    O(directory), each written atomically with its owner, group and mode. Files whose content and
+    ownership are already right are not rewritten.
+  - Returns the C(ssl_*) settings that use these files, ready for M(pgsec.hardening.postgresql_access_config).
+    It never changes the server configuration and never reloads the server itself.
+  - Fails before any change when the cluster facts show a server built without SSL support (empty C(ssl_library)).
+author:
+  - pgsec.hardening maintainers (@pgsec-hardening)
+options:
+  cluster:
+    description:
+      - The cluster, as an entry of C(ansible_facts.pgsec.clusters) from M(pgsec.hardening.postgresql_access_facts).
+      - Uses C(id), C(config_file) (for the default O(directory)), C(server_user) and C(settings.ssl_library).
+    type: dict
+    required: true
+  directory:
+    description:
+      - Directory for the files. Created if missing; it is made C(0750) and owned by the server's OS user,
+        so give a directory used for nothing else.
+      - Defaults to C(pgsec-tls) next to the cluster's C(postgresql.conf).
+    type: path
+  cert:
+    description:
+      - The server certificate in PEM, optionally followed by intermediate CA certificates.
+    type: str
+    required: true
+  key:
+    description:
+      - The certificate's private key in PEM, plain or encrypted.
+      - Never returned or logged; error messages name the role variable C(pgsec_tls_key) instead.
+    type: str
+    required: true
+  ca:
+    description:
+      - CA certificates in PEM (C(ssl_ca_file)); the server certificate must verify against them.
+      - PostgreSQL uses them to verify client certificates.
+    type: str
+  crl:
+    description:
+      - A certificate revocation list in PEM (C(ssl_crl_file)), signed by a certificate of O(ca). Needs O(ca).
+      - When it is issued by the server certificate's issuer, a revoked server certificate is an error.
+      - Only the first CRL of the text is checked.
+    type: str
+  key_passphrase:
+    description:
+      - Passphrase of the key. The key is stored encrypted (with AES-256 when O(key) is plain), the
+        passphrase in C(passphrase) (mode C(0400), owned by the server's OS user), and
+        C(ssl_passphrase_command) reads it from there.
+      - Reaches C(openssl) only through its environment, never its command line.
+      - When not set, a C(passphrase) file left by an earlier run is removed.
+    type: str
+  names:
+    description:
+      - DNS names and IP addresses that the certificate's subjectAltName must cover.
+      - IP addresses are compared as addresses; a DNS name may be matched by a wildcard in the whole
+        left-most label (C(*.example.com)). The common name is not looked at.
+    type: list
+    elements: str
+    default: []
+  warn_days:
+    description: Warn when the certificate expires in fewer days than this.
+    type: int
+    default: 30
+  dh_params:
+    description:
+      - Place C(dhparams.pem) and set C(ssl_dh_params_file).
+      - The parameters are the RFC 7919 group C(ffdhe3072) (C(openssl genpkey -genparam), instant). Where that
+        fails (OpenSSL before 1.1.1) they are generated with C(openssl dhparam 2048), which can take minutes.
+      - An existing C(dhparams.pem) that C(openssl dhparam) reads is never regenerated.
+    type: bool
+    default: true
+  key_owner:
+    description:
+      - V(server) makes the key C(0600) owned by the server's OS user; V(root) makes it C(0640) owned by
+        root and the server user's group, so that the server can read but not change it.
+    type: str
+    choices: [server, root]
+    default: server
+  backup:
+    description:
+      - Keep a timestamped copy of every file before replacing it.
+      - Off by default, as copies of old private keys would otherwise accumulate.
+    type: bool
+    default: false
+attributes:
+  check_mode:
+    description: Validates in a temporary directory, writes nothing in O(directory), and reports what would change.
+    support: full
+  diff_mode:
+    description:
+      - Shows each changed file's path and ownership; for certificates and CRLs the subject, issuer, dates and
+        fingerprint before and after. Key and passphrase contents are never shown.
+    support: full
+notes:
+  - Runs as root. Needs C(openssl) on the host and only Python's standard library.
+  - Files no longer needed (C(ca.crt), C(crl.pem), C(dhparams.pem)) are left in place; the returned
+    settings stop pointing at them.
+seealso:
+  - module: pgsec.hardening.postgresql_access_facts
+  - module: pgsec.hardening.postgresql_access_config
+  - module: pgsec.hardening.postgresql_access_apply
+  - name: PostgreSQL SSL settings
+    description: The settings this module returns.
+    link: https://www.postgresql.org/docs/current/runtime-config-connection.html#RUNTIME-CONFIG-CONNECTION-SSL
+'''
+
+EXAMPLES = r'''
+- name: Gather the clusters
+  pgsec.hardening.postgresql_access_facts:
+
+- name: Place the server's TLS material
+  pgsec.hardening.postgresql_access_tls:
+    cluster: "{{ ansible_facts.pgsec.clusters[0] }}"
+    cert: "{{ lookup('file', 'pki/pg1.crt') }}"
+    key: "{{ lookup('file', 'pki/pg1.key') }}"
+    ca: "{{ lookup('file', 'pki/ca.crt') }}"
+    names: [pg1.example.com, 198.18.1.11]
+  register: tls
+
+- name: Turn TLS on with these files
+  pgsec.hardening.postgresql_access_config:
+    cluster: "{{ ansible_facts.pgsec.clusters[0] }}"
+    owner: tls
+    settings: "{{ tls.settings }}"
+  register: tls_config
+
+- name: Reload once the settings or the files changed
+  pgsec.hardening.postgresql_access_apply:
+    results: ["{{ tls_config }}"]
+  when: tls_config is changed or tls is changed
+
+- name: Keep the key encrypted on disk
+  pgsec.hardening.postgresql_access_tls:
+    cluster: "{{ ansible_facts.pgsec.clusters[0] }}"
+    cert: "{{ pgsec_tls_cert }}"
+    key: "{{ pgsec_tls_key }}"
+    key_passphrase: "{{ pgsec_tls_key_passphrase }}"
+    key_owner: root
+'''
+
+RETURN = r'''
+directory:
+  description: The directory holding the files.
+  returned: always
+  type: str
+  sample: /etc/postgresql/15/main/pgsec-tls
+files:
+  description:
+    - Per file (C(cert), C(key), C(ca), C(crl), C(dh_params), C(passphrase)) its C(path), C(state)
+      (C(present), or C(absent) for a removed passphrase file), C(mode), C(owner), C(group), C(changed)
+      and C(backup) (path of the copy made, or null).
+  returned: always
+  type: dict
+  sample:
+    cert: {path: /etc/postgresql/15/main/pgsec-tls/server.crt, state: present, mode: '0644', owner: postgres,
+           group: postgres, changed: true, backup: null}
+settings:
+  description:
+    - The settings to give M(pgsec.hardening.postgresql_access_config); C(ssl_ca_file), C(ssl_crl_file),
+      C(ssl_dh_params_file) and the passphrase settings only when those files are placed.
+  returned: always
+  type: dict
+  sample:
+    ssl: 'on'
+    ssl_cert_file: /etc/postgresql/15/main/pgsec-tls/server.crt
+    ssl_key_file: /etc/postgresql/15/main/pgsec-tls/server.key
+    ssl_ca_file: /etc/postgresql/15/main/pgsec-tls/ca.crt
+    ssl_dh_params_file: /etc/postgresql/15/main/pgsec-tls/dhparams.pem
+certificate:
+  description:
+    - The server certificate, C(subject), C(sans), C(issuer), C(not_after), C(days_left), C(key_type),
+      C(key_bits) and C(sha256_fingerprint). Also returned when validation fails, if the certificate parsed.
+  returned: always
+  type: dict
+  sample:
+    subject: CN=pg1.example.com
+    sans: ['DNS:pg1.example.com', 'IP:198.18.1.11']
+    issuer: CN=Example CA
+    not_after: '2027-03-01T12:00:00+00:00'
+    days_left: 364
+    key_type: EC
+    key_bits: 256
+    sha256_fingerprint: 'AB:CD:...'
+errors:
+  description: Every problem found, when the material is refused.
+  returned: failure
+  type: list
+  elements: str
+'''
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.pgsec.hardening.plugins.module_utils.tls_material import (
+    MaterialError,
+    MaterialIO,
+    place_material,
+)
+
+OPTIONS = ('directory', 'cert', 'key', 'ca', 'crl', 'key_passphrase', 'names', 'warn_days', 'dh_params', 'key_owner')
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=dict(
+            cluster=dict(type='dict', required=True),
+            directory=dict(type='path'),
+            cert=dict(type='str', required=True),
+            key=dict(type='str', required=True, no_log=True),
+            ca=dict(type='str'),
+            crl=dict(type='str'),
+            key_passphrase=dict(type='str', no_log=True),
+            names=dict(type='list', elements='str', default=[]),
+            warn_days=dict(type='int', default=30),
+            dh_params=dict(type='bool', default=True),
+            key_owner=dict(type='str', choices=['server', 'root'], default='server', no_log=False),
+            backup=dict(type='bool', default=False),
+        ),
+        supports_check_mode=True,
+    )
+    params = module.params
+    cluster_id = params['cluster'].get('id')
+
+    def run(argv, env=None):
+        return module.run_command(argv, environ_update=env or {}, expand_user_and_vars=False)
+
+    io = MaterialIO(module.backup_local if params['backup'] else None)
+    options = dict((name, params[name]) for name in OPTIONS)
+    try:
+        result = place_material(run, io, params['cluster'], options, check_mode=module.check_mode, diff=module._diff)
+    except MaterialError as exc:
+        module.fail_json(msg=exc.headline or '%s: TLS material refused: %s' % (cluster_id, '; '.join(exc.errors)),
+                         errors=exc.errors, certificate=exc.certificate)
+    except (IOError, OSError) as exc:
+        module.fail_json(msg='%s: placing the TLS material failed: %s' % (cluster_id, exc))
+    for warning in result.pop('warnings'):
+        module.warn(warning)
+    module.exit_json(**result)
+
+
+if __name__ == '__main__':
+    main()
