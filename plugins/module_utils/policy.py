@@ -47,7 +47,8 @@ SEVERITIES = ('critical', 'high', 'medium', 'low', 'info')  # worst first
 TLS_VERSIONS = ('TLSv1', 'TLSv1.1', 'TLSv1.2', 'TLSv1.3')
 FIREWALL_BACKENDS = ('auto', 'nftables', 'iptables', 'firewalld', 'none')
 CLIENTCERT_MODES = ('none', 'verify-ca', 'verify-full')
-CLIENT_AUTH_METHODS = ('scram-sha-256', 'cert', 'gss', 'ldap', 'radius', 'pam', 'oauth')
+# What the pg_hba block can write for a TCP client (ldap, radius, gss... need options it does not take).
+CLIENT_AUTH_METHODS = ('scram-sha-256', 'cert')
 
 # TLS 1.2 and older suites: only AEAD or SHA-2 MACs with forward secrecy, nothing anonymous,
 # nothing without encryption, no RSA key exchange, no PSK/SRP (PostgreSQL configures neither).
