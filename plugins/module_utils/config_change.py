@@ -329,6 +329,15 @@ def apply_cluster(io, results, allow_restart=True, timeout=60, check_mode=False,
     except (ControlError, ValueError) as exc:
         raise ChangeError('%s: cannot read pg_settings: %s' % (identity['id'], exc), outcome)
     if not wrong:
+        if any(result.get('reload_required') for result in results):
+            # Files the settings name changed (a rotated certificate): only a reload reads them.
+            outcome['action'] = 'reload'
+            if check_mode:
+                outcome['message'] = 'would reload the server for changed files'
+                return outcome
+            _reload(control, status, identity, results, writer, timeout, outcome, verify=False)
+            outcome['message'] = 'reloaded for changed files'
+            return outcome
         outcome['message'] = 'the server already uses the new settings'
         return outcome
     contexts = {}

@@ -162,6 +162,14 @@ EXAMPLES = r'''
 '''
 
 RETURN = r'''
+cluster:
+  description: The cluster's identity, for M(pgsec.hardening.postgresql_access_apply).
+  returned: always
+  type: dict
+reload_required:
+  description: Whether files changed that the server reads only on reload (a rotated certificate).
+  returned: always
+  type: bool
 directory:
   description: The directory holding the files.
   returned: always
@@ -213,6 +221,7 @@ errors:
 
 from ansible.module_utils.basic import AnsibleModule
 
+from ansible_collections.pgsec.hardening.plugins.module_utils.config_change import cluster_identity
 from ansible_collections.pgsec.hardening.plugins.module_utils.tls_material import (
     MaterialError,
     MaterialIO,
@@ -257,6 +266,9 @@ def main():
         module.fail_json(msg='%s: placing the TLS material failed: %s' % (cluster_id, exc))
     for warning in result.pop('warnings'):
         module.warn(warning)
+    # For postgresql_access_apply: new files behind unchanged settings still need a reload.
+    result['cluster'] = cluster_identity(params['cluster'])
+    result['reload_required'] = bool(result.get('changed'))
     module.exit_json(**result)
 
 
