@@ -98,3 +98,23 @@ def test_a_group_member_connects_over_the_socket_and_an_outsider_does_not(host):
     quoted = CONNECT_UNIX.replace("'", "'\\''")
     assert host.check_output(f"cd / && runuser -u appuser -- python3 -c '{quoted}' {path}") == "open"
     assert host.check_output(f"cd / && runuser -u outsider -- python3 -c '{quoted}' {path}") == "denied"
+
+
+def test_tls_with_verify_full_from_the_allowed_client(host):
+    if host.ansible.get_variables().get("pgsec_tls_enabled") is False:
+        return  # a server built without SSL support
+    state = lab_state()
+    ca = os.path.join(os.environ["MOLECULE_EPHEMERAL_DIRECTORY"], "pgsec-tls", "ca.crt")
+    with open(os.path.join(LAB_STATE, "postgres-password")) as handle:
+        password = handle.read().strip()
+    conninfo = (f"host={addresses(host)['app']} user=postgres dbname=postgres sslmode=verify-full "
+                f"sslrootcert={ca} connect_timeout=5")
+    netns = state["clients"]["allowed"]["netns"]
+    proc = subprocess.run(["ip", "netns", "exec", netns, "env", f"PGPASSWORD={password}", "psql", "-XAtq", conninfo,
+                           "-c", "select ssl from pg_stat_ssl where pid = pg_backend_pid()"],
+                          capture_output=True, text=True, check=False, timeout=30)
+    assert proc.stdout.strip() == "t", proc.stderr
+    plain = subprocess.run(["ip", "netns", "exec", netns, "env", f"PGPASSWORD={password}", "psql", "-XAtq",
+                            conninfo.replace("sslmode=verify-full", "sslmode=disable"), "-c", "select 1"],
+                           capture_output=True, text=True, check=False, timeout=30)
+    assert plain.returncode != 0 and "rejects connection" in plain.stderr
