@@ -78,7 +78,7 @@ def test_check_mode_harden_changes_nothing(lab_hosts):
     before = host_state(lab_hosts)
     # TLS needs certificates (and pg3's PostgreSQL 18 has no SSL): its check runs in test_harden_tls.
     lab_hosts.playbook("pgsec.hardening.harden", "--check", "--diff", "-e",
-                       "pgsec_target_hosts=" + ",".join(AUDITED), "-e", '{"pgsec_tls_enabled": false}')
+                       "pgsec_target_hosts=" + ",".join(AUDITED), "-e", '{"pgsec_tls_enabled": false, "pgsec_firewall_backend": "none"}')
     assert host_state(lab_hosts) == before
 
 

@@ -20,7 +20,8 @@ POLICY = {
                             {"name": "pgadmin", "members": ["dba"]}],
     "pgsec_socket_directories": [{"path": "/var/run/postgresql"},
                                  {"path": "/run/pgsec-admin", "group": "pgadmin", "mode": "0750"}],
-    "pgsec_tls_enabled": False,  # TLS has its own tests
+    "pgsec_tls_enabled": False,  # TLS and the firewall have their own tests
+    "pgsec_firewall_backend": "none",
 }
 USERS = ("appuser", "dba", "outsider")
 
@@ -258,7 +259,7 @@ def other_layouts(lab_hosts, tmp_path_factory):
     path = tmp_path_factory.mktemp("layouts") / "policy.yml"
     path.write_text(yaml.safe_dump({"pgsec_clients": [{"name": "app", "sources": [ALLOWED]}],
                                     "pgsec_unix_socket_group": "pgsocket", "pgsec_socket_groups": [{"name": "pgsocket"}],
-                                    "pgsec_tls_enabled": False}))
+                                    "pgsec_tls_enabled": False, "pgsec_firewall_backend": "none"}))
     first = lab_hosts.playbook("pgsec.hardening.harden", "-l", "pg3,pg4", "-e", f"@{path}")
     second = lab_hosts.playbook("pgsec.hardening.harden", "-l", "pg3,pg4", "-e", f"@{path}")
     yield {"first": first.stdout, "second": second.stdout}
@@ -288,7 +289,7 @@ def test_two_clusters_keep_their_ports_and_both_are_hardened(lab_hosts, other_la
 def test_a_port_for_two_clusters_is_refused_naming_both(lab_hosts, other_layouts, tmp_path):
     path = tmp_path / "port.yml"
     path.write_text(yaml.safe_dump({"pgsec_clients": [{"name": "app", "sources": [ALLOWED]}], "pgsec_port": 5440,
-                                    "pgsec_tls_enabled": False}))
+                                    "pgsec_tls_enabled": False, "pgsec_firewall_backend": "none"}))
     proc = lab_hosts.playbook("pgsec.hardening.harden", "-l", "pg4", "-e", f"@{path}", check=False)
     assert proc.returncode != 0
     assert "pgsec_port" in proc.stdout and "15/main" in proc.stdout and "15/second" in proc.stdout

@@ -261,3 +261,16 @@ def test_a_passphrase_protected_key_is_unlocked_by_the_passphrase_command(lab_ho
         assert changed_count(second.stdout, "pg2") == 0
     finally:
         lab("reset", "pg2")
+
+
+def test_a_fully_hardened_host_shows_none_of_the_planted_items(lab_hosts, tls, tmp_path):
+    """The insecure profile's items (listen '*', socket 0777, ssl off, 0.0.0.0/0 in pg_hba, no firewall) all pass."""
+    import json
+    lab_hosts.playbook("pgsec.hardening.audit", "-e", f"@{tls['policy']}", "-e", "pgsec_target_hosts=" + ",".join(HOSTS),
+                       "-e", f"pgsec_audit_report_dir={tmp_path}")
+    report = json.loads((tmp_path / "pgsec-access-report.json").read_text())
+    for name in HOSTS:
+        status = {f["id"]: f["status"] for f in report["hosts"][name]}
+        for control in ("listen.not_wildcard", "socket.permissions", "tls.enabled", "hba.no_all_addresses",
+                        "hba.ssl_required", "firewall.active"):
+            assert status.get(control) == "pass", (name, control, status.get(control))
