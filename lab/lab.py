@@ -406,6 +406,13 @@ def down() -> None:
     for link in sorted(os.listdir("/sys/class/net")):
         if link.startswith(("pgsec-", "pgc-", "pgm-", "pga-", "pge-")):
             delete_link(link)
+    # `ip netns add` mounts /run/netns on first use and never takes it back; once no namespace
+    # is left (none of ours, none of anyone's), undo that too, so down leaves what up found.
+    # (A bind mount of the same file system: os.path.ismount cannot tell, mountinfo can.)
+    netns_dir = Path("/run/netns")
+    mounted = any(line.split()[4] == str(netns_dir) for line in Path("/proc/self/mountinfo").read_text().splitlines())
+    if mounted and not any(netns_dir.iterdir()):
+        sh("umount", str(netns_dir))
     STATE_FILE.unlink(missing_ok=True)
     INVENTORY.unlink(missing_ok=True)
     print("lab: down")
