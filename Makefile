@@ -12,7 +12,7 @@ LAB := python3 lab/lab.py
 LAB_STATE ?= /var/tmp/pgsec-lab
 LAB_INVENTORY := $(LAB_STATE)/inventory.yml
 APT_PACKAGES := debootstrap systemd-container iptables nftables iproute2 openssh-client shellcheck \
-	postgresql-client openssl rsync git chromium
+	postgresql-client openssl rsync git chromium nmap
 PYTEST_ARGS ?=
 # ansible-test fetches get-pip.py from its own server to seed each sanity venv; seed it locally.
 ANSIBLE_TEST_GET_PIP := $(HOME)/.ansible/test/cache/get_pip_24_2.py

@@ -9,14 +9,23 @@ __metaclass__ = type
 DOCUMENTATION = r'''
 ---
 module: postgresql_access_firewall
-short_description: Filter the PostgreSQL ports with nftables or iptables, atomically and with a self-rollback
+short_description: Filter the PostgreSQL ports with nftables, iptables or firewalld, with a self-rollback
 version_added: 0.1.0
 description:
   - Lets only O(sources) connect to the TCP O(ports); with O(egress), also limits which hosts and ports
     processes of O(server_user) may open new connections to.
   - "Touches nothing it does not own: with nftables the table C(inet pgsec), replaced in one transaction;
     with iptables the chains C(PGSEC-INPUT) and C(PGSEC-OUTPUT) of table C(filter) and one jump to each at the
-    top of C(INPUT) and C(OUTPUT), changed in one C(iptables-restore --noflush) per address family."
+    top of C(INPUT) and C(OUTPUT), changed in one C(iptables-restore --noflush) per address family;
+    with firewalld the rich rules it added to one zone, recorded in C(/var/lib/pgsec-hardening/firewalld.json)."
+  - "firewalld: per client network and port, C(rule priority=\"-100\" family=... source address=... port port=...
+    protocol=\"tcp\" accept), then per family C(rule priority=\"-99\" family=... port port=... protocol=\"tcp\"
+    drop) (or C(reject type=\"tcp-reset\")), in the zone O(zone). Negative priorities put them before the zone's
+    services and ports, so in that zone they decide who reaches the ports. A rule identical to one of these
+    that existed before is left alone and never removed. Zones bound to other interfaces or sources are not
+    changed: when they open the ports too, a warning names them. The runtime configuration changes at once,
+    the permanent one when the change is confirmed; pgsec never runs C(firewall-cmd --reload), which would
+    drop runtime-only rules of others."
   - Traffic to other ports is not looked at. Loopback traffic to the ports is always accepted.
   - "Rules can only narrow access: an C(accept) in C(inet pgsec) does not override a C(drop) in another
     nftables table, and other tables still apply after C(PGSEC-INPUT). Clients that the whole firewall
@@ -26,7 +35,8 @@ description:
     detached C(sleep) when systemd is not PID 1) that puts back what pgsec owned before unless the change
     is confirmed within O(rollback_timeout) seconds by calling the module again with O(confirm)."
   - The rollback undoes only pgsec's own rules (rules others changed meanwhile, such as fail2ban bans,
-    are kept); the saved full ruleset is there for manual recovery.
+    are kept; with firewalld, the rich rules and zone openings pgsec changed); the saved full ruleset is
+    there for manual recovery.
   - Persistence (O(persist)) is written when the change is confirmed, so a change that was rolled back
     does not come back at the next boot.
 author:
@@ -36,11 +46,14 @@ options:
     description:
       - Firewall to use. V(auto) keeps the backend that already holds pgsec's rules, else follows what the
         host uses (iptables-legacy or iptables-nft rules in use give V(iptables)), else V(nftables).
+      - V(auto) chooses V(firewalld) when firewalld is running or holds pgsec's rich rules.
       - V(iptables) uses the variant in use (nft or legacy) with that variant's tools.
-      - Fails, naming C(pgsec_firewall_backend), when the backend is not installed, when firewalld runs, or
-        when iptables-legacy rules and nftables rules would both filter incoming traffic.
+      - V(firewalld) adds rich rules to O(zone) through C(firewall-cmd); firewalld must be running.
+      - Fails, naming C(pgsec_firewall_backend), when the backend is not installed, when firewalld runs and
+        V(nftables) or V(iptables) is asked for, when pgsec's rules are in another backend, or when
+        iptables-legacy rules and nftables rules would both filter incoming traffic.
     type: str
-    choices: [auto, nftables, iptables]
+    choices: [auto, nftables, iptables, firewalld]
     default: auto
   ports:
     description: TCP ports of the PostgreSQL servers (and poolers) to filter. At most 15 with iptables.
@@ -67,12 +80,27 @@ options:
     description: Log refused connections (at most 5 per minute, prefix C(pgsec-refused:)).
     type: bool
     default: false
+  zone:
+    description:
+      - firewalld only. Zone that gets the rich rules; default firewalld's default zone. It should be the zone
+        of the interfaces (or sources) the clients come from.
+      - pgsec's rules in another zone (an earlier O(zone)) are moved here.
+    type: str
+  firewalld_remove_open_port:
+    description:
+      - firewalld only. When O(zone) opens a port of O(ports) to every source (a service such as C(postgresql),
+        or a C(ports) entry), remove that opening instead of failing. It is recorded in the state file and
+        put back by the rollback, never by O(state=absent).
+      - A service or port range that opens other ports too is never removed.
+    type: bool
+    default: false
   egress:
     description:
       - Hosts and ports processes of O(server_user) may open new connections to (replication, archive
         targets, LDAP...). Replies to clients and loopback traffic are always allowed; other new
         connections of that user are logged (prefix C(pgsec-egress-refused:)) and rejected.
       - Empty means no egress filtering. Other users are never affected.
+      - Not possible with firewalld (it cannot match a user's connections).
     type: list
     elements: dict
     default: []
@@ -104,8 +132,10 @@ options:
     description:
       - Keep the rules across reboots. nftables - C(/etc/nftables.d/pgsec.nft), included from
         C(/etc/nftables.conf), with C(nftables.service) enabled. iptables - C(/etc/pgsec-hardening/iptables.rules)
-        and C(ip6tables.rules), loaded at boot by C(pgsec-firewall.service).
-      - V(false) removes such files written earlier.
+        and C(ip6tables.rules), loaded at boot by C(pgsec-firewall.service). firewalld - its permanent
+        configuration.
+      - V(false) removes such files written earlier; with firewalld, the rules stay in the runtime configuration
+        only (a C(firewall-cmd --reload) drops them) and pgsec's rules leave the permanent one.
     type: bool
     default: true
   state:
@@ -116,19 +146,23 @@ options:
   confirm:
     description:
       - A RV(rollback_token) returned by an earlier call. Cancels that rollback, writes the persistence
-        and deletes the saved ruleset; all other options are ignored.
-      - Fails when the rollback already ran.
+        (with firewalld, the permanent configuration) and deletes the saved ruleset; all other options are ignored.
+      - Fails when the rollback already ran, or (firewalld) when the permanent configuration cannot be planned;
+        the rollback then stays armed.
     type: str
 attributes:
   check_mode:
     description: Reads the rules and reports what would change, changes nothing.
     support: full
   diff_mode:
-    description: Shows the owned rules before and after, and the persistence files.
+    description: Shows the owned rules before and after, and the persistence files (firewalld - the rich rules of
+      both configurations).
     support: full
 notes:
-  - Runs as root. Needs nft, or iptables/ip6tables with their -save and -restore tools.
-  - firewalld is not supported yet.
+  - Runs as root. Needs nft, or iptables/ip6tables with their -save and -restore tools, or a running firewalld
+    (0.7 or later, for rich rule priorities) and C(firewall-cmd).
+  - "firewalld: policies (firewalld 0.9 and later) run before the zones and are not looked at; a policy that
+    accepts the ports from other hosts bypasses pgsec's rules."
 seealso:
   - module: pgsec.hardening.postgresql_access_facts
 '''
@@ -162,7 +196,7 @@ EXAMPLES = r'''
 
 RETURN = r'''
 backend:
-  description: Backend used (C(nftables) or C(iptables)); null when there was nothing to remove.
+  description: Backend used (C(nftables), C(iptables) or C(firewalld)); null when there was nothing to remove.
   returned: always
   type: str
   sample: nftables
@@ -175,7 +209,9 @@ backend_reason:
   returned: always
   type: str
 before:
-  description: The rules pgsec owned before, in a canonical form (nft syntax, or iptables-save lines per family).
+  description:
+    - The rules pgsec owned before, in a canonical form (nft syntax, or iptables-save lines per family).
+    - firewalld - the rich rules per zone and configuration (runtime, permanent).
   returned: always
   type: str
 after:
@@ -229,6 +265,21 @@ confirmed:
   description: The token whose rollback was cancelled.
   returned: with O(confirm)
   type: str
+zone:
+  description: The firewalld zone that holds pgsec's rich rules.
+  returned: with the firewalld backend
+  type: str
+  sample: public
+firewalld_changes:
+  description:
+    - The firewalld changes, one line each (configuration, zone, add or remove, rich-rule/service/port, value),
+      done or, in check mode, to be done. Those of the permanent configuration wait for the confirmation
+      when RV(persist_pending).
+  returned: with the firewalld backend
+  type: list
+  elements: str
+  sample: ['runtime zone public: add rich-rule rule priority="-100" family="ipv4" source address="198.18.1.0/24"
+    port port="5432" protocol="tcp" accept']
 '''
 
 import errno
@@ -236,6 +287,7 @@ import json
 import os
 import pwd
 import re
+import shlex
 import shutil
 import signal
 import tempfile
@@ -244,17 +296,18 @@ import time
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.pgsec.hardening.plugins.module_utils.firewall import (
+    parse_firewalld_zones,
     parse_iptables_save,
     parse_nft_json,
     summarize_port,
 )
+from ansible_collections.pgsec.hardening.plugins.module_utils import firewalld_plan as fwd
 from ansible_collections.pgsec.hardening.plugins.module_utils.firewall_plan import (
     IPT_UNIT_FILE,
     IPT_UNIT_NAME,
     NFTABLES_CONF,
     STATE_DIR,
     FirewallPlanError,
-    choose_backend,
     inspect_host,
     nftables_conf,
     normalize_spec,
@@ -296,7 +349,7 @@ class Host(object):
         return os.path.isdir('/run/systemd/system') and self.which('systemctl') and self.which('systemd-run')
 
     def available(self):
-        found = {'nft': self.which('nft')}
+        found = {'nft': self.which('nft'), 'firewall-cmd': self.which('firewall-cmd')}
         for variant, names in _VARIANT_TOOLS.items():
             tools = dict((tool, self.which(name)) for tool, name in names.items())
             found[variant] = dict((tool, path) for tool, path in tools.items() if path)
@@ -581,12 +634,26 @@ def confirm(module, host, token):
         module.fail_json(msg='confirm: too late, firewall change %s %s' % (token, reason), confirmed=None)
     result = dict(changed=True, confirmed=token, backend=meta['choice']['backend'], persisted=[],
                   persist_pending=False)
+    firewalld = None
+    if meta['choice']['backend'] == 'firewalld':
+        try:
+            firewalld = _firewalld_persist_plan(host, meta)
+        except FirewallPlanError as exc:
+            module.fail_json(msg='confirm: cannot plan firewalld\'s permanent configuration for change %s, its '
+                             'rollback stays armed: %s' % (token, exc), confirmed=None)
+        result['firewalld_changes'] = fwd.describe(firewalld['ops'])
     if module.check_mode:
         module.exit_json(**result)
     if not _rename(directory, 'armed', 'confirmed'):
         module.fail_json(msg='confirm: too late, firewall change %s was rolled back just now' % token)
     _disarm(host, meta)
-    if meta.get('persist') is not None:
+    if firewalld is not None:
+        try:
+            result['persisted'] = _firewalld_persist(module, host, meta['choice'], firewalld)
+        except FirewallPlanError as exc:
+            module.fail_json(msg='confirm: change %s is kept in the runtime configuration, but writing the permanent '
+                             'one failed: %s' % (token, exc), **result)
+    elif meta.get('persist') is not None:
         files, actions = _persistence(host, meta['spec'], meta['choice'], meta['families'], meta['persist'])
         result['persisted'] = _write_persistence(module, host, files, actions)
     shutil.rmtree(directory)
@@ -596,12 +663,14 @@ def confirm(module, host, token):
 def main():
     module = AnsibleModule(
         argument_spec=dict(
-            backend=dict(type='str', choices=['auto', 'nftables', 'iptables'], default='auto'),
+            backend=dict(type='str', choices=['auto', 'nftables', 'iptables', 'firewalld'], default='auto'),
             ports=dict(type='list', elements='int', default=[5432]),
             sources=dict(type='list', elements='str', default=[]),
             allow_none=dict(type='bool', default=False),
             action=dict(type='str', choices=['drop', 'reject'], default='drop'),
             log=dict(type='bool', default=False),
+            zone=dict(type='str'),
+            firewalld_remove_open_port=dict(type='bool', default=False),
             egress=dict(type='list', elements='dict', default=[], options=dict(
                 host=dict(type='str', required=True),
                 port=dict(type='int', required=True),
@@ -635,9 +704,15 @@ def main():
         available = host.available()
         state = host.read(available)
         detected = inspect_host(state['nft'], _saves(state), state['firewalld'], available)
-        choice = choose_backend(params['backend'], detected, params['state'])
+        firewalld_state = fwd.load_state(_read_text(fwd.STATE_FILE))
+        choice = fwd.choose(params['backend'], detected, params['state'], fwd.owns_rules(firewalld_state))
     except FirewallPlanError as exc:
         module.fail_json(msg=str(exc))
+    if choice['backend'] == 'firewalld':
+        _firewalld_main(module, host, spec, choice, params, firewalld_state)
+    if params['zone'] or params['firewalld_remove_open_port']:
+        module.warn('zone and firewalld_remove_open_port apply to the firewalld backend only; ignored with %s'
+                    % (choice['backend'] or 'nothing to remove'))
 
     result = dict(changed=False, backend=choice['backend'], variant=choice['variant'],
                   backend_reason=choice['reason'], before='', after='', rollback_token=None, persisted=[],
@@ -770,6 +845,286 @@ def _undo(host, choice, planned, applied, directory, meta):
         except FirewallPlanError:
             pass
     return undone
+
+
+# ---------------------------------------------------------------------------- firewalld
+
+def _firewall_cmd(host, choice, args, layer='runtime', check=True):
+    argv = [choice['commands']['firewall-cmd']] + (['--permanent'] if layer == 'permanent' else []) + list(args)
+    rc, out, err = host.run(argv)
+    if check and rc != 0:
+        raise FirewallPlanError('%s failed (rc %d): %s' % (' '.join(argv), rc, (err or out).strip()))
+    return rc, out, err
+
+
+def _read_services(host, choice, names, services):
+    """Add the definitions (``--info-service``, with their includes) of the named services to services."""
+    pending = sorted(set(names) - set(services))
+    while pending:
+        name = pending.pop()
+        info = None
+        for layer in fwd.LAYERS:
+            rc, out, _err = _firewall_cmd(host, choice, ['--info-service', name], layer, check=False)
+            if rc == 0:
+                info = fwd.parse_service_info(out)
+                break
+        services[name] = info  # None: unknown here, firewalld_plan falls back to the well-known ports
+        for included in (info or {}).get('includes') or []:
+            if included not in services and included not in pending:
+                pending.append(included)
+    return services
+
+
+def _firewalld_read(host, choice, zone, state, layers=fwd.LAYERS):
+    """What firewalld_plan.plan needs: default zone, ``--list-all`` of the zones involved per layer, services."""
+    current = {'state': state, 'zones': {}, 'services': {}}
+    current['default_zone'] = _firewall_cmd(host, choice, ['--get-default-zone'])[1].strip() or None
+    target = zone or current['default_zone']
+    for name in [target] + sorted(other for other in state['zones'] if other != target):
+        if not name:
+            continue
+        for layer in layers:
+            rc, out, err = _firewall_cmd(host, choice, ['--zone', name, '--list-all'], layer, check=False)
+            if rc == 0:
+                current['zones'].setdefault(name, {})[layer] = out
+            elif 'INVALID_ZONE' not in (err or ''):
+                raise FirewallPlanError('firewall-cmd --zone %s --list-all (%s) failed (rc %d): %s'
+                                        % (name, layer, rc, (err or out).strip()))
+    names = set()
+    for listed in (current['zones'].get(target) or {}).values():
+        parsed = fwd.parse_zone(listed)
+        names.update(parsed['services'] if parsed else [])
+    _read_services(host, choice, names, current['services'])
+    return current
+
+
+def _firewalld_apply(host, choice, ops):
+    """Run ops through firewall-cmd (one call per group); FirewallPlanError naming what failed."""
+    for argv in fwd.commands(choice['commands']['firewall-cmd'], ops):
+        rc, out, err = host.run(argv)
+        problems = fwd.command_errors(rc, out, err)
+        if problems:
+            raise FirewallPlanError('%s ...: %s' % (' '.join(argv[:5]), '; '.join(problems)))
+
+
+def _write_firewalld_state(module, state):
+    if not os.path.isdir(STATE_DIR):
+        os.makedirs(STATE_DIR, 0o700)
+    if fwd.owns_rules(state) or state['removed_openings']:
+        _write_file(module, fwd.STATE_FILE, fwd.dump_state(state), 0o600)
+    elif os.path.exists(fwd.STATE_FILE):
+        os.unlink(fwd.STATE_FILE)
+
+
+def _firewalld_persist_plan(host, meta):
+    """The permanent layer's plan of a confirmed change, from what firewalld has now."""
+    choice = meta['choice']
+    state = fwd.load_state(_read_text(fwd.STATE_FILE))
+    current = _firewalld_read(host, choice, meta['zone'], state, layers=('permanent',))
+    planned = fwd.plan(meta['spec'], current, meta['zone'], meta.get('remove_open_port'), meta['persist'],
+                       layers=('permanent',))
+    return planned['layers']['permanent']
+
+
+def _firewalld_persist(module, host, choice, layer):
+    """Apply the permanent layer's ops and record what pgsec owns there."""
+    _firewalld_apply(host, choice, layer['ops'])
+    state = fwd.set_owned(fwd.load_state(_read_text(fwd.STATE_FILE)), 'permanent', layer['owned'],
+                          layer['removed_openings'])
+    _write_firewalld_state(module, state)
+    return fwd.describe(layer['ops'])
+
+
+def _firewalld_warnings(module, host, choice, spec, planned, zone):
+    """Warn about rules pgsec leaves alone and zones that open the ports past pgsec's rules; returns the services read."""
+    for rule in planned['foreign']:
+        module.warn('firewalld zone %s already had %s, not added by pgsec: it is kept and never removed by pgsec'
+                    % (zone, rule))
+    for rule in planned['lookalikes']:
+        module.warn('firewalld zone %s has %s, shaped like pgsec\'s rules but not recorded in %s: left alone (remove '
+                    'it by hand if it is a leftover)' % (zone, rule, fwd.STATE_FILE))
+    services = {}
+    if spec['state'] != 'present':
+        return services
+    zones = parse_firewalld_zones(_firewall_cmd(host, choice, ['--list-all-zones'])[1])
+    active = [data for name, data in zones['zones'].items() if data['interfaces'] or data['sources']]
+    _read_services(host, choice, set(name for data in active for name in data['services']), services)
+    for item in fwd.other_zone_openings(zones, zone, spec['ports'], services):
+        module.warn('firewalld zone %s (%s) also lets clients reach port(s) %s: %s; connections that zone handles '
+                    'never reach pgsec\'s rules in zone %s' % (item['zone'], item['bound'],
+                                                              ', '.join(str(port) for port in spec['ports']),
+                                                              '; '.join(item['opens']), zone))
+    return services
+
+
+def _firewalld_refused(host, choice, spec, zone, default_zone, services):
+    """Sources of the spec that firewalld (or other tables) still refuses; only when zone is the default zone.
+
+    (Clients of a zone bound to interfaces cannot be told apart here.)
+    """
+    if zone != default_zone or spec['state'] != 'present':
+        return []
+    zones = parse_firewalld_zones(_firewall_cmd(host, choice, ['--list-all-zones'])[1])
+    # firewall-cmd 1.3 marks no zone "(default)" in --list-all-zones
+    zones['default_zone'] = default_zone
+    state = host.read(host.available())
+    ports = {}
+    for name in services:
+        ports[name] = [[port, proto] for (low, high), proto in fwd.service_ports(services, name)
+                       for port in spec['ports'] if low <= port <= high]
+    summaries = dict((port, summarize_port(port, state['nft'], _saves(state), zones, service_ports=ports))
+                     for port in spec['ports'])
+    return refused_sources(dict(spec, backend=None), summaries)
+
+
+def _firewalld_rollback_script(directory, choice, ops, state_saved):
+    lines = ['#!/bin/sh',
+             '# pgsec.hardening: undoes firewall change %s (firewalld runtime configuration) unless '
+             'postgresql_access_firewall confirmed it.' % os.path.basename(directory),
+             'cd %s || exit 0' % directory,
+             '# Whoever renames "armed" first wins: this script (fired) or the confirmation (confirmed).',
+             'mv armed fired 2>/dev/null || exit 0',
+             'exec >>rollback.log 2>&1',
+             'date "+%Y-%m-%dT%H:%M:%S%z rolling back"',
+             'ok=1']
+    for argv in fwd.commands(choice['commands']['firewall-cmd'], ops):
+        lines.append('out=$(%s 2>&1) || ok=0' % ' '.join(shlex.quote(arg) for arg in argv))
+        lines.append('printf "%s\\n" "$out"')
+        lines.append('if printf "%s\\n" "$out" | grep -E "^(Warning|Error):" | grep -qv -e ALREADY_ENABLED '
+                     '-e NOT_ENABLED; then ok=0; fi')
+    if state_saved:
+        lines.append('cp firewalld-state-before.json %s' % fwd.STATE_FILE)
+    else:
+        lines.append('rm -f %s' % fwd.STATE_FILE)
+    lines.append('if [ "$ok" = 1 ]; then echo "firewalld restored"; else echo "firewalld: restore FAILED"; fi')
+    return '\n'.join(lines) + '\n'
+
+
+def _firewalld_prepare_rollback(host, spec, choice, planned, params, directory, state_before):
+    token = os.path.basename(directory)
+    for path in (STATE_DIR, ROLLBACK_DIR, directory):
+        if not os.path.isdir(path):
+            os.mkdir(path, 0o700)
+    os.chmod(STATE_DIR, 0o700)
+    saved = []
+    for name, layer in (('firewalld-runtime.txt', 'runtime'), ('firewalld-permanent.txt', 'permanent')):
+        out = _firewall_cmd(host, choice, ['--list-all-zones'], layer)[1]
+        path = os.path.join(directory, name)
+        with os.fdopen(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), 'w') as stream:
+            stream.write(out)
+        saved.append(path)
+    if state_before is not None:
+        with open(os.path.join(directory, 'firewalld-state-before.json'), 'w') as stream:
+            stream.write(state_before)
+    with open(os.path.join(directory, 'rollback.sh'), 'w') as stream:
+        stream.write(_firewalld_rollback_script(directory, choice, planned['rollback']['firewalld'],
+                                                state_before is not None))
+    open(os.path.join(directory, 'armed'), 'w').close()
+    meta = dict(token=token, created=int(time.time()), deadline=int(time.time()) + params['rollback_timeout'],
+                spec=spec, choice=choice, families=[4, 6], persist=params['persist'], saved_ruleset=saved,
+                zone=planned['zone'], remove_open_port=params['firewalld_remove_open_port'])
+    meta.update(_arm(host, directory, token, params['rollback_timeout']))
+    with open(os.path.join(directory, 'meta.json'), 'w') as stream:
+        json.dump(meta, stream, indent=1, sort_keys=True)
+    return meta
+
+
+def _firewalld_change(module, host, spec, choice, planned, params, result, armed, services):
+    """Arm the rollback, change the runtime configuration, record it and verify; returns the token (or None)."""
+    if armed:
+        module.fail_json(msg='firewall change %s is still waiting for its confirmation or its rollback; confirm it '
+                         'or wait for the rollback, then run again' % armed[0], **result)
+    ops = planned['apply']['firewalld']
+    state_before = _read_text(fwd.STATE_FILE)
+    token = directory = meta = None
+    if params['rollback_timeout'] > 0:
+        token = _new_token()
+        directory = os.path.join(ROLLBACK_DIR, token)
+        try:
+            meta = _firewalld_prepare_rollback(host, spec, choice, planned, params, directory, state_before)
+        except (FirewallPlanError, IOError, OSError) as exc:
+            if os.path.isdir(directory) and _rename(directory, 'armed', 'failed'):
+                shutil.rmtree(directory)
+            module.fail_json(msg='cannot prepare the rollback, nothing was changed: %s' % exc, **result)
+        result.update(rollback_token=token, rollback_deadline=meta['deadline'], rollback_method=meta['method'],
+                      saved_ruleset=meta['saved_ruleset'])
+    try:
+        _firewalld_apply(host, choice, ops)
+    except FirewallPlanError as exc:
+        if directory:
+            _rename(directory, 'armed', 'failed')
+            _disarm(host, meta)
+        try:
+            _firewalld_apply(host, choice, fwd.invert(ops))
+            undone = 'undid the firewalld changes already made'
+        except FirewallPlanError as again:
+            undone = 'undoing them failed too (%s), see the saved listings' % again
+        result['rollback_token'] = None
+        module.fail_json(msg='applying the firewalld rules failed, %s: %s' % (undone, exc), **result)
+    layer = planned['layers']['runtime']
+    state = fwd.set_owned(fwd.load_state(state_before), 'runtime', layer['owned'], layer['removed_openings'])
+    _write_firewalld_state(module, state)
+
+    try:
+        current = _firewalld_read(host, choice, planned['zone'], state, layers=('runtime',))
+        again = fwd.plan(spec, current, planned['zone'], params['firewalld_remove_open_port'], params['persist'],
+                         layers=('runtime',))
+        result['verified'] = not again['changed']
+        if again['changed']:
+            module.warn('reading the rich rules back does not give the planned state; the next run will report a '
+                        'change again: %s' % ' | '.join(again['diff'][2:12]))
+        result['refused_sources'] = _firewalld_refused(host, choice, spec, planned['zone'], current['default_zone'],
+                                                       services)
+    except FirewallPlanError as exc:
+        result['verified'] = False
+        module.warn('reading the rich rules back failed: %s' % exc)
+    for item in result.get('refused_sources') or []:
+        module.warn('port %d: %s is allowed by pgsec but still refused by other firewall rules (default %s); '
+                    'open the port there too' % (item['port'], item['source'], item['default']))
+    result['changed'] = True
+    return token
+
+
+def _firewalld_main(module, host, spec, choice, params, state):
+    """The firewalld backend: plan both layers, change the runtime one (with the rollback), persist; exits."""
+    result = dict(changed=False, backend='firewalld', variant=None, backend_reason=choice['reason'], before='',
+                  after='', rollback_token=None, persisted=[], persist_pending=False, zone=None, firewalld_changes=[])
+    try:
+        spec = fwd.normalize(spec)
+        current = _firewalld_read(host, choice, params['zone'], state)
+        planned = fwd.plan(spec, current, params['zone'], params['firewalld_remove_open_port'], params['persist'])
+        result['zone'] = planned['zone']
+        services = _firewalld_warnings(module, host, choice, spec, planned, planned['zone'])
+        services.update(current['services'])
+    except FirewallPlanError as exc:
+        module.fail_json(msg=str(exc), **result)
+    result.update(before=planned['before'], after=planned['after'],
+                  changed=planned['changed'] or bool(planned['persist']),
+                  firewalld_changes=fwd.describe(planned['apply'].get('firewalld', []) + planned['persist']))
+    if module._diff:
+        header = 'pgsec firewalld rich rules (zone %s)' % planned['zone']
+        result['diff'] = [dict(before=planned['before'], after=planned['after'], before_header=header,
+                               after_header=header)]
+    if module.check_mode:
+        module.exit_json(**result)
+    armed = _pending(module)
+    if armed and not planned['changed']:
+        result.update(rollback_token=armed[-1], rollback_pending=True, persist_pending=bool(planned['persist']))
+        module.exit_json(**result)
+    if not result['changed']:
+        module.exit_json(**result)
+    token = None
+    if planned['changed']:
+        token = _firewalld_change(module, host, spec, choice, planned, params, result, armed, services)
+    if planned['persist']:
+        if token:
+            result['persist_pending'] = True
+        else:
+            try:
+                result['persisted'] = _firewalld_persist(module, host, choice, planned['layers']['permanent'])
+            except FirewallPlanError as exc:
+                module.fail_json(msg='writing firewalld\'s permanent configuration failed: %s' % exc, **result)
+    module.exit_json(**result)
 
 
 if __name__ == '__main__':
