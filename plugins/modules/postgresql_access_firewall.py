@@ -950,10 +950,9 @@ def _firewalld_warnings(module, host, choice, spec, planned, zone):
     active = [data for name, data in zones['zones'].items() if data['interfaces'] or data['sources']]
     _read_services(host, choice, set(name for data in active for name in data['services']), services)
     for item in fwd.other_zone_openings(zones, zone, spec['ports'], services):
+        ports = ', '.join(str(port) for port in spec['ports'])
         module.warn('firewalld zone %s (%s) also lets clients reach port(s) %s: %s; connections that zone handles '
-                    'never reach pgsec\'s rules in zone %s' % (item['zone'], item['bound'],
-                                                              ', '.join(str(port) for port in spec['ports']),
-                                                              '; '.join(item['opens']), zone))
+                    'never reach pgsec\'s rules in zone %s' % (item['zone'], item['bound'], ports, '; '.join(item['opens']), zone))
     return services
 
 

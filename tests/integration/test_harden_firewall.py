@@ -236,9 +236,8 @@ def test_firewalld_second_run_changes_nothing(firewalld_host):
 def test_firewalld_rules_come_back_after_a_reboot(lab_hosts, firewalld_host):
     host = firewalld_host["host"]
     lab("restart", "pg2")
-    for _ in range(30):
-        if host.ssh("firewall-cmd --state", check=False).returncode == 0:
-            break
+    deadline = time.monotonic() + 30
+    while host.ssh("firewall-cmd --state", check=False).returncode != 0 and time.monotonic() < deadline:
         time.sleep(1)
     assert 'source address="198.18.1.100"' in host.ssh("firewall-cmd --list-rich-rules").stdout
     assert lab_hosts.clients["neighbour"].connect(host.app, 5432, timeout=2) == "timeout"
