@@ -67,7 +67,8 @@ class ActionModule(ActionBase):
                 entry = [dict(finding, host=host) for finding in entry]
             hosts[host] = entry
         summary = audit_report.build_summary(hosts, title=args['title'])
-        dest = args['dest']
+        # Relative to the controller's working directory (the project directory under AWX and ansible-runner).
+        dest = os.path.abspath(args['dest'])
         try:
             os.makedirs(dest, exist_ok=True)
         except OSError as exc:
@@ -81,5 +82,6 @@ class ActionModule(ActionBase):
         threshold = args['fail_on_severity']
         result.update(changed=bool(files), files=files, summary=summary,
                       stats=audit_report.set_stats_payload(summary),
+                      host_stats=audit_report.host_stats_payload(summary),
                       exceeds_threshold=threshold != 'none' and audit_report.exceeds(summary, threshold))
         return result

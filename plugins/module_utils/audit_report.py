@@ -14,8 +14,10 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import datetime
+import hashlib
 import html
 import json
+import re
 
 from ansible_collections.pgsec.hardening.plugins.module_utils.policy import (
     SEVERITIES,
@@ -177,6 +179,41 @@ def set_stats_payload(summary):
         'failed_by_severity': dict(totals['by_severity']),
         'worst_severity': summary['worst_severity'],
     }
+
+
+HOST_STATS_PREFIX = 'pgsec_audit_host_'
+
+
+def host_stats_key(host, prefix=HOST_STATS_PREFIX):
+    """The set_stats variable of one host: the prefix and the name, when the name is a valid identifier part;
+    otherwise the name with other characters as ``_`` and a hash of it, so that two names never share a key."""
+    name = str(host)
+    safe = re.sub(r'[^0-9A-Za-z_]', '_', name)
+    if safe != name or not name:
+        safe = '%s_%s' % (safe, hashlib.sha1(name.encode('utf-8')).hexdigest()[:8])
+    return prefix + safe
+
+
+def host_stats_payload(summary, prefix=HOST_STATS_PREFIX):
+    """One top-level set_stats key per host ({key: {host, state, drift, ...}}).
+
+    AWX merges the artifacts of a sliced job's slices with a shallow dict update, so only
+    top-level keys of distinct names survive it: a dict of all hosts would keep the last slice's.
+    """
+    payload = {}
+    for host in summary['host_order']:
+        entry = summary['hosts'][host]
+        payload[host_stats_key(host, prefix)] = {
+            'host': host,
+            'state': entry['state'],
+            'message': entry['message'],
+            'drift': entry['drift'],
+            'worst_severity': entry['worst_severity'],
+            'clusters': list(entry['clusters']),
+            'counts': dict(entry['by_status']),
+            'failed_by_severity': dict(entry['by_severity']),
+        }
+    return payload
 
 
 def exceeds(summary, threshold, unaudited_exceeds=False):

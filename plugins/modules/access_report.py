@@ -26,7 +26,9 @@ options:
     type: dict
     required: true
   dest:
-    description: Directory to write C(pgsec-access-report.json), C(.md) and C(.html) into; created if missing.
+    description:
+      - Directory to write C(pgsec-access-report.json), C(.md) and C(.html) into; created if missing.
+      - A relative path is relative to the controller's working directory.
     type: path
     required: true
   formats:
@@ -73,10 +75,10 @@ EXAMPLES = r'''
 
 RETURN = r'''
 files:
-  description: Paths written, by format.
+  description: Absolute paths written, by format.
   returned: always
   type: dict
-  sample: {json: reports/pgsec-access-report.json, markdown: reports/pgsec-access-report.md}
+  sample: {json: /srv/reports/pgsec-access-report.json, markdown: /srv/reports/pgsec-access-report.md}
 summary:
   description: Per host counts by status and severity, worst failed severity, drift, and failed hosts.
   returned: always
@@ -85,6 +87,25 @@ stats:
   description: The small summary meant for C(ansible.builtin.set_stats) (AWX shows it with the job).
   returned: always
   type: dict
+host_stats:
+  description:
+    - One C(set_stats) variable per host, named C(pgsec_audit_host_) and the host name, each with C(host),
+      C(state), C(message), C(drift), C(worst_severity), C(clusters), C(counts) and C(failed_by_severity).
+    - In a name with characters other than letters, digits and C(_), they become C(_) and a hash of the
+      name follows, so that two hosts never share a variable.
+    - Top-level keys survive AWX's merge of the artifacts of a sliced job, which replaces keys of the same name.
+  returned: always
+  type: dict
+  sample:
+    pgsec_audit_host_pg1:
+      host: pg1
+      state: audited
+      message: null
+      drift: true
+      worst_severity: high
+      clusters: [15/main]
+      counts: {fail: 5, error: 0, manual: 3, pass: 10}
+      failed_by_severity: {critical: 0, high: 3, medium: 2, low: 0, info: 0}
 exceeds_threshold:
   description: Whether a failed finding reached O(fail_on_severity).
   returned: always

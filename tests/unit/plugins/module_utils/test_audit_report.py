@@ -121,6 +121,51 @@ def test_set_stats_payload():
     assert len(json.dumps(payload)) < 600
 
 
+def test_host_stats_payload_has_one_top_level_key_per_host():
+    hosts = fleet()
+    hosts['pg4'] = {'unreachable': 'timeout'}
+    payload = audit_report.host_stats_payload(summary_of(hosts))
+    assert set(payload) == {'pgsec_audit_host_pg1', 'pgsec_audit_host_pg2', 'pgsec_audit_host_pg3',
+                            'pgsec_audit_host_pg4'}
+    pg1, pg4 = payload['pgsec_audit_host_pg1'], payload['pgsec_audit_host_pg4']
+    assert pg1['host'] == 'pg1' and pg1['state'] == 'audited' and pg1['drift'] is True
+    assert pg1['counts']['fail'] > 0 and pg1['worst_severity'] in policy.SEVERITIES
+    assert pg1['clusters'] == ['15/main']
+    assert pg4['state'] == 'unreachable' and pg4['message'] == 'timeout' and pg4['drift'] is False
+
+
+def test_host_stats_survive_a_shallow_merge_of_slices():
+    # AWX merges the artifacts of a sliced job's slices with dict.update.
+    slices = [{'db-1.example.com': [finding()]}, {'db_1': [finding(status='pass')]}, {'db2': [finding()]}]
+    merged = {}
+    for hosts in slices:
+        summary = summary_of(hosts)
+        artifacts = {'pgsec_audit': audit_report.set_stats_payload(summary)}
+        artifacts.update(audit_report.host_stats_payload(summary))
+        merged.update(artifacts)
+    by_host = {value['host']: value for key, value in merged.items() if key.startswith('pgsec_audit_host_')}
+    assert set(by_host) == {'db-1.example.com', 'db_1', 'db2'}
+    assert by_host['db-1.example.com']['drift'] and not by_host['db_1']['drift']
+
+
+def test_host_stats_key_of_the_documented_example():
+    assert audit_report.host_stats_key('db1.example.com') == 'pgsec_audit_host_db1_example_com_772e011e'
+
+
+@pytest.mark.parametrize('host, key', [
+    ('pg1', 'pgsec_audit_host_pg1'),
+    ('db_1', 'pgsec_audit_host_db_1'),
+    ('db-1.example.com', 'pgsec_audit_host_db_1_example_com_'),
+    ('2001:db8::5', 'pgsec_audit_host_2001_db8__5_'),
+])
+def test_host_stats_key_is_an_identifier(host, key):
+    name = audit_report.host_stats_key(host)
+    assert name.startswith(key) and name.isidentifier()
+    assert name == audit_report.host_stats_key(host), 'the same host always gets the same key'
+    if key.endswith('_'):
+        assert re.match(r'^[0-9a-f]{8}$', name[len(key):])
+
+
 @pytest.mark.parametrize('threshold, expected', [
     ('none', False), (None, False), ('critical', False), ('high', True), ('medium', True), ('info', True),
 ])
