@@ -205,7 +205,7 @@ def normalize_spec(spec):
 
     egress = []
     for index, entry in enumerate(_as_list('egress', spec.get('egress'))):
-        where = 'egress[%d]' % index
+        where = 'pgsec_firewall_egress[%d]' % index
         if not isinstance(entry, dict):
             _fail(where, entry, 'is not a dict with host and port')
         extra = sorted(set(entry) - {'host', 'port', 'protocol', 'family'})
