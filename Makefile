@@ -14,6 +14,13 @@ LAB_INVENTORY := $(LAB_STATE)/inventory.yml
 APT_PACKAGES := debootstrap systemd-container iptables nftables iproute2 openssh-client shellcheck \
 	postgresql-client openssl rsync git chromium nmap
 PYTEST_ARGS ?=
+# make bench: fleet size, repetitions on the whole fleet and at the smaller sizes of the growth
+# curve, where the JSON goes (bench/run.py).
+BENCH_HOSTS ?= 20
+BENCH_REPS ?= 3
+BENCH_SCALE_REPS ?= 1
+BENCH_OUT ?= $(BUILD)/bench/bench.json
+BENCH_SMOKE_OUT ?= $(BUILD)/bench/bench-smoke.json
 # ansible-test fetches get-pip.py from its own server to seed each sanity venv; seed it locally.
 ANSIBLE_TEST_GET_PIP := $(HOME)/.ansible/test/cache/get_pip_24_2.py
 
@@ -23,15 +30,16 @@ export ANSIBLE_CONFIG := $(CURDIR)/tests/ansible.cfg
 export PGSEC_LAB_CACHE := $(CACHE)
 export PGSEC_LAB_STATE := $(LAB_STATE)
 
-.PHONY: help deps apt venv collection unit sanity lint integration molecule test demo \
+.PHONY: help deps apt venv collection unit sanity lint integration bench bench-smoke molecule test demo \
 	lab-build lab-up lab-down lab-status clean
 
 help:
 	@echo "make demo        boot the lab and harden it with the collection's playbook"
-	@echo "make test        everything CI runs: unit, sanity, lab integration, molecule"
+	@echo "make test        everything CI runs: unit, sanity, lint, lab integration, bench-smoke, molecule"
 	@echo "make lab-up      boot the lab hosts (LAB_HOSTS='pg1:insecure ...' to choose)"
 	@echo "make lab-down    stop the lab and remove what it made"
-	@echo "make unit | sanity | lint | integration | molecule"
+	@echo "make bench       time audit and harden on a lab fleet (BENCH_HOSTS=20 BENCH_REPS=3 BENCH_OUT=...)"
+	@echo "make unit | sanity | lint | integration | bench-smoke | molecule"
 
 apt:
 	@missing=$$(for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
@@ -79,10 +87,19 @@ lint: deps
 integration: deps lab-build
 	PYTHONPATH=$(COLLECTIONS) $(BIN)/python -m pytest -q tests/integration $(PYTEST_ARGS)
 
+# The benchmark boots its own fleet (b01..bNN) and brings the lab down at the end, also on failure.
+bench: deps lab-build
+	$(BIN)/python bench/run.py --hosts $(BENCH_HOSTS) --reps $(BENCH_REPS) \
+	  --scale-reps $(BENCH_SCALE_REPS) --out $(BENCH_OUT)
+
+# 2 hosts, 1 repetition: fails only when a step cannot run or a converge restarts too often.
+bench-smoke: deps lab-build
+	$(BIN)/python bench/run.py --smoke --out $(BENCH_SMOKE_OUT)
+
 molecule: deps lab-build
 	$(BIN)/molecule test --all
 
-test: unit sanity lint integration molecule
+test: unit sanity lint integration bench-smoke molecule
 
 lab-build: apt
 	$(LAB) build --dist debian12 --dist debian13
