@@ -48,7 +48,9 @@ apt:
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
 	fi
 
-$(BIN)/ansible-playbook: requirements-dev.txt
+# The venv's path carries the hash of requirements-dev.txt, so it is rebuilt exactly when that
+# changes; no timestamp prerequisite (a fresh clone's files are all newer than the cache).
+$(BIN)/ansible-playbook:
 	python3 -m venv $(VENV).tmp
 	$(VENV).tmp/bin/pip install --quiet --disable-pip-version-check -r requirements-dev.txt
 	rm -rf $(VENV) && mv $(VENV).tmp $(VENV)
