@@ -184,6 +184,11 @@ def test_egress_allowlist_lets_the_server_user_reach_only_listed_hosts(lab_hosts
         lab("reset", "pg2")
 
 
+def sorted_lines(host, command: str) -> list[str]:
+    """firewall-cmd lists rich rules in no fixed order: compare listings line by line, sorted."""
+    return sorted(host.ssh(command).stdout.splitlines())
+
+
 @pytest.fixture(scope="module")
 def firewalld_host(lab_hosts, tmp_path_factory):
     """pg2 with firewalld running, its zone opening PostgreSQL to everyone, as hosts often have it."""
@@ -195,9 +200,9 @@ def firewalld_host(lab_hosts, tmp_path_factory):
         before = lab_hosts.clients["neighbour"].connect(host.app, 5432)
         path = policy(tmp_path_factory.mktemp("fwd"), pgsec_firewall_remove_open_port=True)
         listing = "firewall-cmd --list-all-zones; firewall-cmd --permanent --list-all-zones"
-        zones = host.ssh(listing).stdout
+        zones = sorted_lines(host, listing)
         check = lab_hosts.playbook("pgsec.hardening.harden", "-l", "pg2", "-e", f"@{path}", "--check", "--diff")
-        assert host.ssh(listing).stdout == zones, "--check changed firewalld"
+        assert sorted_lines(host, listing) == zones, "--check changed firewalld"
         first = lab_hosts.playbook("pgsec.hardening.harden", "-l", "pg2", "-e", f"@{path}")
         second = lab_hosts.playbook("pgsec.hardening.harden", "-l", "pg2", "-e", f"@{path}")
         yield {"host": host, "before": before, "check": check.stdout, "first": first.stdout, "second": second.stdout}
@@ -258,10 +263,10 @@ def test_firewalld_unconfirmed_change_rolls_back_by_itself(lab_hosts, firewalld_
     - ansible.builtin.assert:
         that: applied.rollback_token is not none and applied.backend == 'firewalld'
 """)
-    before = host.ssh("firewall-cmd --list-all").stdout
+    before = sorted_lines(host, "firewall-cmd --list-all")
     lab_hosts.playbook(str(play))
     assert 'source address="198.18.1.200"' in host.ssh("firewall-cmd --list-rich-rules").stdout
     assert lab_hosts.clients["neighbour"].connect(host.app, 5432) == "open"
     time.sleep(9)
-    assert host.ssh("firewall-cmd --list-all").stdout == before
+    assert sorted_lines(host, "firewall-cmd --list-all") == before
     assert lab_hosts.clients["neighbour"].connect(host.app, 5432, timeout=2) == "timeout"
