@@ -318,10 +318,10 @@ def test_secrets_never_show_with_vvv_in_diffs_or_reports(lab_hosts, host, pems, 
         {"pgsec_tls_cert": "<certificate>", "pgsec_tls_key": "<key>", "pgsec_tls_ca": "<ca>"}, pems)))
     proc = lab_hosts.playbook("pgsec.hardening.harden", "-l", HOST, "-e", f"@{path}", "--diff", "-vvv")
     reports = tmp_path / "reports"
-    lab_hosts.playbook("pgsec.hardening.audit", "-e", f"@{path}", "-e", f"pgsec_target_hosts={HOST}",
-                       "-e", f"pgsec_audit_report_dir={reports}", check=False)
+    audit = lab_hosts.playbook("pgsec.hardening.audit", "-e", f"@{path}", "-e", f"pgsec_target_hosts={HOST}",
+                               "-e", f"pgsec_audit_report_dir={reports}", "-vvv", check=False)
     key_body = [line for line in pems["<key>"].splitlines() if line and not line.startswith("-----")]
-    texts = {"output": proc.stdout + proc.stderr}
+    texts = {"output": proc.stdout + proc.stderr, "audit output": audit.stdout + audit.stderr}
     texts.update((p.name, p.read_text()) for p in reports.iterdir())
     for name, text in texts.items():
         assert "PRIVATE KEY" not in text, name
