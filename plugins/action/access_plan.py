@@ -6,7 +6,7 @@
 from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
-from ansible.errors import AnsibleActionFail
+from ansible.errors import AnsibleActionFail, AnsibleError
 from ansible.plugins.action import ActionBase
 
 from ansible_collections.pgsec.hardening.plugins.module_utils.access_plan import plan_host
@@ -27,9 +27,21 @@ class ActionModule(ActionBase):
         )
         _validation, args = self.validate_argument_spec(argument_spec=spec)
         try:
-            plan = plan_host(args['policy'], args['facts'], args['host_groups'], args['host_users'])
+            plan = plan_host(args['policy'], args['facts'], args['host_groups'], args['host_users'],
+                             passphrase_given=self._passphrase_given(task_vars or {}))
         except PolicyError as exc:
             raise AnsibleActionFail(str(exc))
         result.update(plan)
         result['changed'] = False
         return result
+
+    def _passphrase_given(self, task_vars):
+        """Whether pgsec_tls_key_passphrase is set; only that, so the secret never enters the policy or the result."""
+        value = task_vars.get('pgsec_tls_key_passphrase')
+        if value is None:
+            return False
+        try:
+            value = self._templar.template(value)
+        except AnsibleError:  # an undefined vault variable and the like: the TLS preflight names it
+            return True
+        return bool(str(value or '').strip())

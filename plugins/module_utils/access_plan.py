@@ -17,6 +17,8 @@ import re
 from ansible_collections.pgsec.hardening.plugins.module_utils.addresses import format_ip, parse_ip
 from ansible_collections.pgsec.hardening.plugins.module_utils.policy import (
     PolicyError,
+    check_cis,
+    cis_enforcement,
     derive_listen_addresses,
     merge_policy,
 )
@@ -163,14 +165,20 @@ def plan_sockets(policy, user, host_groups=None, host_users=None):
     return {'groups': groups, 'directories': directories, 'settings': settings}
 
 
-def plan_host(user, facts, host_groups=None, host_users=None):
-    """The whole plan for a host; raises PolicyError naming the variable and the value."""
+def plan_host(user, facts, host_groups=None, host_users=None, passphrase_given=False):
+    """The whole plan for a host; raises PolicyError naming the variable and the value.
+
+    passphrase_given: whether pgsec_tls_key_passphrase is set (the cis profile requires it unless
+    pgsec_tls_generate makes one); the plan never sees the passphrase itself.
+    Under pgsec_profile cis every problem of policy.cis_problems is refused here, before any change.
+    """
     user = dict(user or {})
     policy = merge_policy(dict((key, value) for key, value in user.items()
                                if key not in ('pgsec_clusters', 'pgsec_socket_groups', 'pgsec_allow_restart',
                                               'pgsec_listen_allow_wildcard')))
     facts = facts or {}
     clusters = select_clusters(facts.get('clusters'), user.get('pgsec_clusters'))
+    check_cis(policy, user, [cluster.get('server_user') or 'postgres' for cluster in clusters], passphrase_given)
     listen = plan_listen(policy, user, facts.get('interfaces'), facts.get('routes'))
     sockets = plan_sockets(policy, user, host_groups, host_users)
     _add_server_users(sockets, clusters)
@@ -183,8 +191,9 @@ def plan_host(user, facts, host_groups=None, host_users=None):
     for cluster in clusters:
         for problem in _cluster_problems(cluster):
             raise PolicyError(problem)
+    enforcement = cis_enforcement(policy)
     return {'policy': policy, 'clusters': clusters, 'listen': dict(listen, settings=listen_settings),
-            'sockets': sockets}
+            'sockets': sockets, 'hba': enforcement['hba'], 'tls': enforcement['tls']}
 
 
 def _add_server_users(sockets, clusters):

@@ -6,8 +6,14 @@
 The collection owns TCP access. ``plan_hba`` writes one block before the first rule of the file:
 rejects for TCP without TLS, one line per client source, the loopback lines kept from the file,
 and rejects for every other TCP connection. Every other TCP line of the file is commented out
-with a note, so that the block says who can connect over TCP. ``local`` lines and include
-directives are left alone; lines are recognised with the parser of ``pg_hba``.
+with a note, so that the block says who can connect over TCP. Include directives are left alone;
+lines are recognised with the parser of ``pg_hba``.
+
+Options the cis profile uses: ``final_reject: sources`` rejects per client network instead of for
+0.0.0.0/0 and ::/0 (no line of the file then covers every address; what matches no line
+PostgreSQL refuses by itself), ``reject_users`` rejects those users (the superusers) over TCP
+before the client lines, and ``local_peer`` comments out every accepting ``local`` line that is not
+``peer`` and puts the same line with ``peer`` in its place. Without them ``local`` lines are left alone.
 """
 
 from __future__ import absolute_import, division, print_function
@@ -40,8 +46,14 @@ METHODS = ('scram-sha-256', 'md5', 'password', 'cert', 'reject')
 NOT_OFFERED_METHODS = ('ldap', 'radius', 'gss', 'sspi', 'pam', 'ident', 'peer', 'bsd', 'oauth')
 CLIENTCERT_MODES = ('none', 'verify-ca', 'verify-full')
 CLIENT_KEYS = ('name', 'sources', 'databases', 'users', 'method', 'auth_method', 'clientcert')
+FINAL_REJECTS = ('all', 'sources')
 DEFAULT_OPTIONS = {'require_ssl': True, 'clientcert': 'none', 'method': 'scram-sha-256',
-                   'keep_loopback': True, 'keep_other_tcp': False}
+                   'keep_loopback': True, 'keep_other_tcp': False, 'final_reject': 'all', 'reject_users': [],
+                   'local_peer': False}
+SUPERUSERS_HEADER = '# superusers never over TCP'
+# A pg_hba name that needs no quotes: not a keyword, no blanks, commas, quotes or "#".
+_PLAIN_NAME = re.compile(r'^[A-Za-z0-9_][A-Za-z0-9_$.-]*$')
+_HBA_KEYWORDS = ('all', 'sameuser', 'samerole', 'samegroup', 'replication')
 # Column widths of a rendered line: type, database, user, address (then method and options).
 COLUMNS = (10, 16, 16, 24)
 _BAD_NAME = re.compile(r'[\s"\',#\\]')
@@ -102,9 +114,20 @@ def check_options(options):
         _fail('options', unknown, 'are unknown (known: %s)' % ', '.join(sorted(DEFAULT_OPTIONS)))
     merged = dict(DEFAULT_OPTIONS)
     merged.update((key, value) for key, value in options.items() if value is not None)
-    for key in ('require_ssl', 'keep_loopback', 'keep_other_tcp'):
+    for key in ('require_ssl', 'keep_loopback', 'keep_other_tcp', 'local_peer'):
         if not isinstance(merged[key], bool):
             _fail(key, merged[key], 'is not a boolean')
+    if merged['final_reject'] not in FINAL_REJECTS:
+        _fail('final_reject', merged['final_reject'], 'is not one of %s' % ', '.join(FINAL_REJECTS))
+    if merged['final_reject'] == 'sources' and merged['keep_other_tcp']:
+        _fail('final_reject', 'sources', 'rejects per client network; keep_other_tcp would leave other lines open')
+    users = merged['reject_users']
+    if isinstance(users, str) or not isinstance(users, (list, tuple)):
+        _fail('reject_users', users, 'is not a list of user names')
+    for name in users:
+        if not isinstance(name, str) or not name or '\n' in name or '\x00' in name:
+            _fail('reject_users', name, 'is not a user name')
+    merged['reject_users'] = sorted(set(users))
     merged['method'] = _check_method('method', merged['method'])
     merged['clientcert'] = _check_clientcert('clientcert', merged['clientcert'])
     if merged['clientcert'] != 'none' and not merged['require_ssl']:
@@ -147,10 +170,14 @@ def check_clients(clients, options):
             _fail('%s.%s' % (where, method_key), method, 'needs require_ssl: only hostssl lines can check client certificates')
         if not options['require_ssl'] and clientcert != 'none':
             _fail(where + '.clientcert', clientcert, 'needs require_ssl: only hostssl lines can check client certificates')
+        users = _names(where + '.users', client.get('users'), 'user')
+        for user in users:
+            if user in options['reject_users']:
+                _fail(where + '.users', user, 'is a superuser, rejected over TCP (reject_users); administer '
+                                              'through the Unix socket')
         checked.append({'name': name.strip(), 'sources': sources,
                         'databases': _names(where + '.databases', client.get('databases'), 'database'),
-                        'users': _names(where + '.users', client.get('users'), 'user'),
-                        'method': method, 'clientcert': clientcert})
+                        'users': users, 'method': method, 'clientcert': clientcert})
     return checked
 
 
@@ -255,6 +282,51 @@ def render_line(conntype, databases, users, address, method, options=()):
     return ' '.join([text + method] + list(options))
 
 
+def hba_name(name):
+    """A user or database name as a pg_hba token: quoted when it is a keyword or holds special characters."""
+    if _PLAIN_NAME.match(name) and name not in _HBA_KEYWORDS:
+        return name
+    return '"%s"' % name.replace('"', '""')
+
+
+def _token(text):
+    """A database/user token of a parsed rule as it can be written again (re-quoted when needed).
+
+    The parser keeps the quotes of a quoted keyword, +group or @file ('"all"'); other names come
+    without their quotes and get them back when they need them.
+    """
+    if len(text) > 1 and text[0] == text[-1] == '"':
+        inner = text[1:-1].replace('""', '"')
+        if inner in _HBA_KEYWORDS or inner[:1] in ('+', '@'):
+            return text
+    if not re.search(r'[\s,#"]', text):
+        return text
+    return '"%s"' % text.replace('"', '""')
+
+
+def _peer_line(rule):
+    """The local rule with method peer (an ident map is kept; local ident is peer)."""
+    options = []
+    if rule['method'] == 'ident' and rule['options'].get('map'):
+        options.append(_token('map=%s' % rule['options']['map']))
+    return render_line('local', [_token(name) for name in rule['database']], [_token(name) for name in rule['user']],
+                       '', 'peer', options)
+
+
+def _becomes_peer(unit):
+    rule = unit['rule']
+    return bool(rule and not rule['error'] and rule['type'] == 'local' and rule['method'] not in ('peer', 'reject'))
+
+
+def _sources(clients):
+    sources = []
+    for client in clients:
+        for source in client['sources']:
+            if source not in sources:
+                sources.append(source)
+    return sources
+
+
 def _client_lines(client, conntype):
     options = []
     if client['clientcert'] != 'none' and client['method'] not in ('cert', 'reject'):
@@ -266,9 +338,14 @@ def _client_lines(client, conntype):
 def _block(clients, options, kept):
     """(block lines with markers, rule lines only)."""
     conntype = 'hostssl' if options['require_ssl'] else 'host'
+    sources = _sources(clients)
+    networks = sources if options['final_reject'] == 'sources' else ['0.0.0.0/0', '::/0']
     lines = [BEGIN_LINE]
     if options['require_ssl']:
-        lines += [render_line('hostnossl', ['all'], ['all'], network, 'reject') for network in ('0.0.0.0/0', '::/0')]
+        lines += [render_line('hostnossl', ['all'], ['all'], network, 'reject') for network in networks]
+    if options['reject_users'] and sources:
+        users = [hba_name(name) for name in options['reject_users']]
+        lines += [SUPERUSERS_HEADER] + [render_line(conntype, ['all'], users, source, 'reject') for source in sources]
     for client in clients:
         client_lines = _client_lines(client, conntype)
         if client_lines:
@@ -276,7 +353,7 @@ def _block(clients, options, kept):
     if kept:
         lines += [LOOPBACK_HEADER] + kept
     if not options['keep_other_tcp']:
-        lines += [render_line(conntype, ['all'], ['all'], network, 'reject') for network in ('0.0.0.0/0', '::/0')]
+        lines += [render_line(conntype, ['all'], ['all'], network, 'reject') for network in networks]
     lines.append(END_LINE)
     return lines, [line for line in lines if not line.startswith('#')]
 
@@ -289,8 +366,9 @@ def plan_hba(text, clients, options=None):
     """New pg_hba.conf text with the managed TCP block.
 
     Returns {text, changed, superseded: [{line, text, moved}], managed: [rule lines of the block]};
-    ``moved`` tells a loopback line copied into the block. Raises HbaPlanError for invalid input
-    or a managed block without its BEGIN or END line.
+    ``moved`` tells a loopback line copied into the block; a local line replaced by its peer form
+    (local_peer) has ``replaced_by``, the new line. Raises HbaPlanError for invalid input or a
+    managed block without its BEGIN or END line.
     """
     options = check_options(options)
     clients = check_clients(clients, options)
@@ -302,6 +380,12 @@ def plan_hba(text, clients, options=None):
     at = _insert_at(outside)
     rendered = []
     for unit in outside:
+        if options['local_peer'] and _becomes_peer(unit):
+            line = _one_line(unit['text'])
+            replacement = _peer_line(unit['rule'])
+            superseded.append({'line': unit['start'], 'text': line, 'moved': False, 'replaced_by': replacement})
+            rendered.append([SUPERSEDED_PREFIX + line, replacement])
+            continue
         if unit['kind'] != 'tcp' or options['keep_other_tcp']:
             rendered.append(unit['lines'])
             continue

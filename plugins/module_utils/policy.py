@@ -55,6 +55,30 @@ CLIENT_AUTH_METHODS = ('scram-sha-256', 'cert')
 # TLS 1.3 suites are not affected by ssl_ciphers. Accepted by OpenSSL 1.1.1 and 3.x.
 DEFAULT_TLS_CIPHERS = 'HIGH:!aNULL:!eNULL:!kRSA:!PSK:!SRP:!MD5:!SHA1:!RC4:!3DES:!DES:!EXPORT'
 
+# The cis profile (CIS PostgreSQL 17 v1.0.0, sections 5 and 6, read as an auditor reads them).
+CIS = 'CIS PostgreSQL 17 v1.0.0'
+CIS_TLS_MIN_PROTOCOL = 'TLSv1.3'
+# 6.10: only suites with forward secrecy (ECDHE, DHE), AEAD encryption of 128 bits or more, 256 bits
+# preferred. ssl_ciphers under cis must name a subset of these suites, by name (no aliases such as
+# HIGH, whose expansion depends on the OpenSSL build). TLS 1.3 suites are configured apart
+# (ssl_tls13_ciphers, PostgreSQL 18 and newer) and must be a subset of CIS_TLS13_CIPHERS.
+CIS_TLS_CIPHERS = (
+    'ECDHE-ECDSA-AES256-GCM-SHA384', 'ECDHE-RSA-AES256-GCM-SHA384',
+    'ECDHE-ECDSA-CHACHA20-POLY1305', 'ECDHE-RSA-CHACHA20-POLY1305',
+    'ECDHE-ECDSA-AES128-GCM-SHA256', 'ECDHE-RSA-AES128-GCM-SHA256',
+    'DHE-RSA-AES256-GCM-SHA384', 'DHE-RSA-CHACHA20-POLY1305', 'DHE-RSA-AES128-GCM-SHA256',
+)
+CIS_TLS13_CIPHERS = ('TLS_AES_256_GCM_SHA384', 'TLS_CHACHA20_POLY1305_SHA256', 'TLS_AES_128_GCM_SHA256')
+CIS_DEFAULT_TLS_CIPHERS = ':'.join(CIS_TLS_CIPHERS)
+# 5.9: the widest pg_hba network of any line, reject lines included: a /16 for IPv4 and, for
+# IPv6, a /48 (one site's allocation; a /16 of IPv6 would be absurdly wide).
+CIS_MAX_PREFIX = {4: 16, 6: 48}
+# 5.4 / 5.12: what a TCP line may use under cis (scram-sha-256, or a client certificate).
+CIS_AUTH_METHODS = ('scram-sha-256', 'cert')
+# 5.10: pg_hba names that do not name specific databases or users.
+CIS_BROAD_DATABASES = ('all', 'sameuser', 'samerole', 'samegroup')
+CIS_BROAD_USERS = ('all',)
+
 DEFAULT_POLICY = {
     'pgsec_profile': 'baseline',
     'pgsec_clients': [],
@@ -71,9 +95,6 @@ DEFAULT_POLICY = {
     'pgsec_hba_max_prefix_v4': 16,
     'pgsec_hba_max_prefix_v6': 48,
 }
-CIS_TLS_MIN_PROTOCOL = 'TLSv1.3'
-
-CIS = 'CIS PostgreSQL 17 v1.0.0'
 CONTROLS = (
     # id, scope, severity, title, reference, remediation
     ('facts.complete', 'cluster', 'info', 'Facts were gathered completely',
@@ -102,7 +123,7 @@ CONTROLS = (
      'Put the sockets in a directory only the server user (and the allowed group) can write, such as '
      '/run/postgresql with mode 2775 or stricter, as listed in pgsec_socket_directories.'),
     ('tls.enabled', 'cluster', 'high', 'TLS is enabled',
-     CIS + ' (PostgreSQL settings: TLS enabled and configured correctly)',
+     CIS + ' 6.8',
      'Install a certificate and key, set ssl = on and reload; a server built without OpenSSL must be '
      'replaced by a build with SSL support first.'),
     ('tls.min_protocol', 'cluster', 'medium', 'Old TLS protocol versions are disabled',
@@ -126,13 +147,15 @@ CONTROLS = (
      'PostgreSQL documentation: pg_hba_file_rules (a pg_hba.conf with errors is not loaded)',
      'Fix the lines reported and reload; PostgreSQL keeps the old rules (or refuses to start) until then.'),
     ('hba.ssl_required', 'cluster', 'high', 'Client connections over TCP must use SSL',
-     CIS + ' (connection and login: require SSL for TCP connections, hostssl)',
-     "Turn accepting 'host'/'hostnossl' lines into 'hostssl' lines and add 'hostnossl all all all reject'."),
+     CIS + ' 6.8 (TCP only over hostssl; loopback lines included under cis, 5.8)',
+     "Turn accepting 'host'/'hostnossl' lines into 'hostssl' lines and reject 'hostnossl' connections "
+     "from the clients' networks."),
     ('hba.no_all_addresses', 'cluster', 'high', 'No rule accepts connections from any address',
      CIS + ' 5.9',
-     'Replace 0.0.0.0/0, ::/0 and "all" with the networks of pgsec_clients.'),
+     'Replace 0.0.0.0/0, ::/0 and "all" with the networks of pgsec_clients (under cis in reject lines too: '
+     'reject per client network instead).'),
     ('hba.range_size', 'cluster', 'medium', 'Authorized address ranges are narrow',
-     'pgsec.hardening policy: pgsec_hba_max_prefix_v4 / pgsec_hba_max_prefix_v6',
+     CIS + ' 5.9 (at most /16 for IPv4, /48 for IPv6; pgsec_hba_max_prefix_v4 / pgsec_hba_max_prefix_v6)',
      'Narrow the address ranges to the clients\' networks.'),
     ('hba.sources_within_policy', 'cluster', 'medium', 'pg_hba.conf admits exactly the clients of the policy',
      'pgsec.hardening policy: pg_hba sources derived from pgsec_clients',
@@ -152,9 +175,11 @@ CONTROLS = (
      CIS + ' 5.8',
      'Remove host lines for 127.0.0.1/::1 and connect locally through the Unix socket.'),
     ('hba.reject_unmatched', 'cluster', 'low', 'pg_hba.conf ends TCP rules with an explicit reject',
-     'pgsec.hardening policy: explicit final reject for TCP in pg_hba.conf',
+     'pgsec.hardening policy: PostgreSQL itself refuses unmatched TCP connections (explicit final rejects; '
+     'under cis per client network, as CIS 5.9 allows no 0.0.0.0/0)',
      "Add 'host all all 0.0.0.0/0 reject' and 'host all all ::/0 reject' (or 'host all all all reject') "
-     'after the last accepting TCP line.'),
+     "after the last accepting TCP line; under cis 'hostssl all all NETWORK reject' after the client lines "
+     "and 'hostnossl all all NETWORK reject' for each client network."),
     ('firewall.active', 'host', 'high', 'A host firewall is active',
      'pgsec.hardening policy: host firewall for the PostgreSQL port (defense in depth)',
      'Enable the firewall backend of pgsec_firewall_backend (the pgsec.hardening firewall role does this).'),
@@ -178,6 +203,69 @@ CONTROLS = (
      'reachable only from application networks and administrators, independently of the host firewall.'),
 )
 _CONTROL_FIELDS = ('id', 'scope', 'severity', 'title', 'reference', 'remediation')
+
+# What the cis profile covers: control, what it requires, the variables that decide it (what the
+# profile asks for rather than guesses), how the roles enforce it, and the audit's findings for it.
+# docs/cis.md carries this table (tests/tools/cis_table.py writes it; a unit test compares).
+CIS_MAPPING = (
+    ('5.2', 'listen_addresses names specific addresses, never `*`, `0.0.0.0` or `::`',
+     ('pgsec_clients', 'pgsec_listen_addresses', 'pgsec_listen_allow_wildcard'),
+     'listen role: the local addresses the client networks reach the host on; a wildcard in '
+     'pgsec_listen_addresses is refused even with pgsec_listen_allow_wildcard',
+     ('listen.not_wildcard',)),
+    ('5.3', '`local` lines use peer',
+     (),
+     'postgresql_access_hba (local_peer): every accepting `local` line that is not peer is commented out '
+     'and replaced in place by the same line with peer; checked with pg_hba_file_rules, restored on error',
+     ('hba.auth_method',)),
+    ('5.4', 'TCP lines use scram-sha-256 (or a client certificate)',
+     ('pgsec_tls_hba_method', 'pgsec_clients'),
+     'client lines use scram-sha-256 or cert; pgsec_tls_hba_method md5/password is refused',
+     ('hba.auth_method',)),
+    ('5.8', 'no TCP lines for localhost: local clients use the Unix socket',
+     ('pgsec_hba_keep_loopback',),
+     'loopback TCP lines are commented out whatever pgsec_hba_keep_loopback says; a loopback client source '
+     'is refused',
+     ('hba.localhost_tcp', 'hba.ssl_required')),
+    ('5.9', 'no `0.0.0.0/0`, `::/0` or `all` address in any line, reject lines included; networks at most '
+     '/16 (IPv4) and /48 (IPv6)',
+     ('pgsec_clients', 'pgsec_hba_max_prefix_v4', 'pgsec_hba_max_prefix_v6'),
+     'wider client sources are refused; the managed block rejects per client network instead of for '
+     '0.0.0.0/0, and PostgreSQL refuses what matches no line',
+     ('hba.no_all_addresses', 'hba.range_size', 'hba.reject_unmatched')),
+    ('5.10', 'each TCP line names specific databases and users',
+     ('pgsec_clients',),
+     'each client must give `databases` and `users`; `all`, `sameuser`, `samerole`, regular expressions '
+     'and @files are refused',
+     ('hba.specific_targets',)),
+    ('5.11', 'no superuser can log in over TCP',
+     ('pgsec_clients',),
+     'a client naming postgres or the server user is refused before any change; the block rejects every '
+     'superuser (pg_roles.rolsuper) over TCP before the client lines, and a client naming one is refused',
+     ('hba.no_remote_superuser',)),
+    ('5.12', 'password_encryption = scram-sha-256',
+     (),
+     'tls role: password_encryption in pgsec.d/tls.conf',
+     ('hba.auth_method',)),
+    ('6.8', 'TLS on, TCP only over hostssl, the server key passphrase-protected and unlocked by '
+     'ssl_passphrase_command',
+     ('pgsec_tls_enabled', 'pgsec_tls_key_passphrase', 'pgsec_tls_generate'),
+     'TLS forced on (pgsec_tls_enabled: false refused); pgsec_tls_key_passphrase required, or generated '
+     'with pgsec_tls_generate; only hostssl client lines, hostnossl rejected',
+     ('tls.enabled', 'hba.ssl_required', 'tls.key_passphrase')),
+    ('6.9', 'ssl_min_protocol_version = TLSv1.3',
+     ('pgsec_tls_min_protocol_version',),
+     'TLSv1.3 forced; another pgsec_tls_min_protocol_version is refused',
+     ('tls.min_protocol',)),
+    ('6.10', 'ssl_ciphers a subset of the CIS list (forward secrecy, AEAD, >= 128 bits)',
+     ('pgsec_tls_ciphers', 'pgsec_tls13_ciphers'),
+     'default: the list itself; anything else is refused (aliases such as HIGH included)',
+     ('tls.ciphers',)),
+    ('pgdsat 2.6', 'socket files 0770 with a unix_socket_group, or 0700; never 0777',
+     ('pgsec_unix_socket_permissions', 'pgsec_unix_socket_group'),
+     'default 0700 (0770 with pgsec_unix_socket_group); any other mode is refused',
+     ('socket.permissions', 'socket.files')),
+)
 CONTROL_IDS = tuple(control[0] for control in CONTROLS)
 
 _ON_VALUES = ('on', 'true', 'yes', '1')
@@ -318,7 +406,11 @@ def merge_policy(user=None):
 
     Raises PolicyError naming the variable and the value. Unknown pgsec_* keys are kept as given
     (other roles' variables). The cis profile forces TLS on and ssl_min_protocol_version TLSv1.3,
-    and defaults the socket mode to 0700 unless a socket group or mode is given. Idempotent.
+    defaults the socket mode to 0700 unless a socket group or mode is given, and ssl_ciphers to
+    the CIS 6.10 suites (CIS_TLS_CIPHERS) unless pgsec_tls_ciphers is given. Idempotent.
+
+    This only normalises: the audit evaluates any policy. What the roles refuse under cis
+    (cis_problems) is checked by the plan (access_plan.plan_host).
     """
     if user is None:
         user = {}
@@ -364,6 +456,8 @@ def merge_policy(user=None):
     if profile == 'cis':
         policy['pgsec_tls_enabled'] = True
         policy['pgsec_tls_min_protocol_version'] = CIS_TLS_MIN_PROTOCOL
+        if 'pgsec_tls_ciphers' not in given:
+            policy['pgsec_tls_ciphers'] = CIS_DEFAULT_TLS_CIPHERS
     ciphers = str(policy['pgsec_tls_ciphers']).strip()
     if not ciphers:
         _fail('pgsec_tls_ciphers', policy['pgsec_tls_ciphers'], 'is empty')
@@ -381,6 +475,186 @@ def merge_policy(user=None):
     policy['pgsec_hba_max_prefix_v4'] = _as_int('pgsec_hba_max_prefix_v4', policy['pgsec_hba_max_prefix_v4'], 0, 32)
     policy['pgsec_hba_max_prefix_v6'] = _as_int('pgsec_hba_max_prefix_v6', policy['pgsec_hba_max_prefix_v6'], 0, 128)
     return policy
+
+
+# ---------------------------------------------------------------------------- the cis profile
+
+def _cis_names_problem(where, names, given, broad, what, client):
+    """Why a client's databases or users do not name specific ones under cis (CIS 5.10), or None."""
+    if not given:
+        return ("%s: not given, which means 'all'; pgsec_profile cis needs the %s client %s uses, by name "
+                "(CIS 5.10)" % (where, what, client))
+    for name in names:
+        if name in broad:
+            return "%s: %r does not name specific %s (CIS 5.10); list the %s client %s uses" % (
+                where, name, what, what, client)
+        if name.startswith('/'):
+            return '%s: %r is a regular expression, which pgsec_profile cis does not accept: name the %s (CIS 5.10)' % (
+                where, name, what)
+        if name.startswith('@'):
+            return '%s: %r includes names from a file, which pgsec_profile cis cannot check: name the %s (CIS 5.10)' % (
+                where, name, what)
+    return None
+
+
+def _cis_source_problems(where, source, limits):
+    network = parse_network(source)
+    if network is None:
+        return []
+    if network.prefixlen == 0:
+        return ['%s: %r admits every address, which pgsec_profile cis never allows (CIS 5.9)' % (where, source)]
+    if network.is_loopback:
+        return ['%s: %r is loopback; under pgsec_profile cis local clients use the Unix socket, not TCP (CIS 5.8)'
+                % (where, source)]
+    limit = limits[network.version]
+    if network.prefixlen < limit:
+        return ['%s: %r is wider than /%d, the widest IPv%d network pgsec_profile cis admits (CIS 5.9; '
+                'pgsec_hba_max_prefix_v%d)' % (where, source, limit, network.version, network.version)]
+    return []
+
+
+def _cis_cipher_problem(name, value, allowed, what):
+    elements = _cipher_elements(value)
+    outside = [element for element in elements if element not in allowed]
+    if not elements or outside:
+        return ('%s: %r is not a subset of the CIS 6.10 %s suites (%s): %s; name suites from that list, '
+                'separated by colons (aliases such as HIGH are not accepted under pgsec_profile cis)'
+                % (name, value, what, ':'.join(allowed), 'not in the list: %s' % ', '.join(outside) if outside
+                   else 'empty'))
+    return None
+
+
+def cis_problems(policy, user=None, server_users=(), passphrase_given=False):
+    """What the policy asks for that the cis profile does not allow: one message per problem.
+
+    Each message names the variable and the value and says which CIS control refuses it. [] when
+    the profile is not cis or nothing is wrong.
+
+    policy: merged (merge_policy). user: the variables as given (to tell a value given from a
+    default; role variables such as pgsec_hba_manage are read from here). server_users: the OS
+    users the clusters run as (superusers by name, besides postgres). passphrase_given: whether
+    pgsec_tls_key_passphrase is set; the secret itself never reaches this code.
+    """
+    if policy.get('pgsec_profile') != 'cis':
+        return []
+    user = user or {}
+    problems = []
+
+    # 5.2: never every address, whatever pgsec_listen_allow_wildcard says
+    for index, item in enumerate(policy.get('pgsec_listen_addresses') or []):
+        address = parse_ip(item)
+        if item in _WILDCARD_LISTEN or (address is not None and address.is_unspecified):
+            problems.append("pgsec_listen_addresses[%d]: %r listens on every address, which pgsec_profile cis never "
+                            "allows (CIS 5.2), even with pgsec_listen_allow_wildcard: true; list the addresses the "
+                            "clients use, or leave pgsec_listen_addresses unset to derive them from pgsec_clients"
+                            % (index, item))
+
+    # pgdsat 2.6: 0770 with a group, or 0700
+    mode = policy['pgsec_unix_socket_permissions']
+    if mode not in ('0700', '0770'):
+        problems.append("pgsec_unix_socket_permissions: %r is not allowed by pgsec_profile cis (pgdsat 2.6): use "
+                        "'0770' with pgsec_unix_socket_group, or '0700'" % mode)
+    elif mode == '0770' and not policy['pgsec_unix_socket_group']:
+        problems.append("pgsec_unix_socket_permissions: '0770' needs pgsec_unix_socket_group under pgsec_profile cis "
+                        "(pgdsat 2.6): name the group whose members may connect, or use '0700'")
+
+    # 5.8 - 5.11: each client by name, its databases and users, from narrow networks
+    limits = {4: max(CIS_MAX_PREFIX[4], policy['pgsec_hba_max_prefix_v4']),
+              6: max(CIS_MAX_PREFIX[6], policy['pgsec_hba_max_prefix_v6'])}
+    for family in (4, 6):
+        name = 'pgsec_hba_max_prefix_v%d' % family
+        if policy[name] < CIS_MAX_PREFIX[family]:
+            problems.append('%s: %d admits networks wider than /%d, which pgsec_profile cis does not (CIS 5.9)'
+                            % (name, policy[name], CIS_MAX_PREFIX[family]))
+    raw_clients = user.get('pgsec_clients') if isinstance(user.get('pgsec_clients'), list) else []
+    superusers = set(['postgres'] + [str(name) for name in server_users or () if name])
+    for index, client in enumerate(policy['pgsec_clients']):
+        where = 'pgsec_clients[%d]' % index
+        raw = raw_clients[index] if index < len(raw_clients) and isinstance(raw_clients[index], dict) else {}
+        for key, broad, what in (('databases', CIS_BROAD_DATABASES, 'databases'), ('users', CIS_BROAD_USERS, 'users')):
+            problem = _cis_names_problem('%s.%s' % (where, key), client[key], bool(raw.get(key)), broad, what,
+                                         client['name'])
+            if problem:
+                problems.append(problem)
+        for name in client['users']:
+            if name in superusers:
+                problems.append('%s.users: %r is a superuser; pgsec_profile cis lets no superuser log in over TCP '
+                                '(CIS 5.11): administer through the Unix socket' % (where, name))
+        for number, source in enumerate(client['sources']):
+            problems.extend(_cis_source_problems('%s.sources[%d]' % (where, number), source, limits))
+
+    # pg_hba is enforced, with strong methods (5.3, 5.4, 5.12)
+    try:
+        manage = user.get('pgsec_hba_manage') is None or _as_bool('pgsec_hba_manage', user['pgsec_hba_manage'])
+    except PolicyError as exc:
+        problems.append(str(exc))
+        manage = True
+    if not manage:
+        problems.append('pgsec_hba_manage: false leaves pg_hba.conf alone, but pgsec_profile cis enforces it '
+                        '(CIS 5.3, 5.4, 5.8 - 5.12); remove it')
+    method = user.get('pgsec_tls_hba_method')
+    if method not in (None, '') and method not in CIS_AUTH_METHODS:
+        problems.append('pgsec_tls_hba_method: %r is not allowed by pgsec_profile cis, which needs %s for TCP '
+                        '(CIS 5.4)' % (method, ' or '.join(CIS_AUTH_METHODS)))
+
+    # 6.8 - 6.10: TLS 1.3, the listed suites, a key unlocked by ssl_passphrase_command
+    if 'pgsec_tls_enabled' in user and user['pgsec_tls_enabled'] is not None:
+        try:
+            enabled = _as_bool('pgsec_tls_enabled', user['pgsec_tls_enabled'])
+        except PolicyError:
+            enabled = True  # merge_policy reported it already
+        if not enabled:
+            problems.append('pgsec_tls_enabled: false, but pgsec_profile cis requires TLS (CIS 6.8); remove it')
+    version = user.get('pgsec_tls_min_protocol_version')
+    if version not in (None, '') and str(version).strip().lower() != CIS_TLS_MIN_PROTOCOL.lower():
+        problems.append('pgsec_tls_min_protocol_version: %r is not %s, which pgsec_profile cis requires (CIS 6.9); '
+                        'remove it' % (version, CIS_TLS_MIN_PROTOCOL))
+    problem = _cis_cipher_problem('pgsec_tls_ciphers', policy['pgsec_tls_ciphers'], CIS_TLS_CIPHERS, 'TLS 1.2')
+    if problem:
+        problems.append(problem)
+    tls13 = user.get('pgsec_tls13_ciphers')
+    if tls13:
+        problem = _cis_cipher_problem('pgsec_tls13_ciphers', str(tls13), CIS_TLS13_CIPHERS, 'TLS 1.3')
+        if problem:
+            problems.append(problem)
+    try:
+        generate = user.get('pgsec_tls_generate') is not None and _as_bool('pgsec_tls_generate', user['pgsec_tls_generate'])
+    except PolicyError as exc:
+        problems.append(str(exc))
+        generate = False
+    if not passphrase_given and not generate:
+        problems.append("pgsec_tls_key_passphrase: '' (not set), but pgsec_profile cis requires a passphrase-protected "
+                        'server key unlocked by ssl_passphrase_command (CIS 6.8); give the passphrase of '
+                        'pgsec_tls_key (from the vault), or use pgsec_tls_generate: true, which generates one')
+    return problems
+
+
+def check_cis(policy, user=None, server_users=(), passphrase_given=False):
+    """Raise PolicyError with every problem of cis_problems; nothing when there is none."""
+    problems = cis_problems(policy, user, server_users, passphrase_given)
+    if len(problems) == 1:
+        raise PolicyError(problems[0])
+    if problems:
+        raise PolicyError('pgsec_profile cis: %d problems: %s' % (
+            len(problems), ' | '.join('(%d) %s' % (index, text) for index, text in enumerate(problems, 1))))
+
+
+def cis_enforcement(policy):
+    """What the roles do beyond the policy's settings under each profile (the plan's ``hba`` and ``tls``).
+
+    hba: the options of postgresql_access_hba: local lines made peer (5.3), rejects per client
+    network instead of 0.0.0.0/0 (5.9), superusers rejected over TCP before the clients (5.11),
+    no loopback TCP lines (5.8). tls: extra settings (password_encryption, 5.12), the TLS 1.3
+    suites for PostgreSQL 18 (6.10), whether the key must be passphrase-protected (6.8).
+    """
+    cis = policy.get('pgsec_profile') == 'cis'
+    return {
+        'hba': {'local_peer': cis, 'final_reject': 'sources' if cis else 'all', 'reject_superusers': cis,
+                'loopback_allowed': not cis},
+        'tls': {'settings': {'password_encryption': 'scram-sha-256'} if cis else {},
+                'tls13_ciphers': ':'.join(CIS_TLS13_CIPHERS) if cis else '',
+                'passphrase_required': cis},
+    }
 
 
 def client_sources(policy):
@@ -1168,6 +1442,8 @@ def _check_tls_min_protocol(ctx):
 def _check_tls_ciphers(ctx):
     wanted = ctx.policy['pgsec_tls_ciphers']
     expected = '%s (pgsec_tls_ciphers): no NULL, EXPORT, RC4, DES, 3DES, MD5 or anonymous suites' % _quote(wanted)
+    if ctx.cis:
+        expected += '; cis: only suites of the CIS 6.10 list (%s)' % ':'.join(CIS_TLS_CIPHERS)
     skipped = _tls_na(ctx, 'ssl_ciphers', expected)
     if skipped:
         return skipped
@@ -1192,6 +1468,18 @@ def _check_tls_ciphers(ctx):
     if _cipher_elements(value) != _cipher_elements(wanted):
         actual.append('differs from pgsec_tls_ciphers')
         severity = severity or 'low'
+    if ctx.cis:
+        outside = [element for element in _cipher_elements(value) if element not in CIS_TLS_CIPHERS]
+        if outside or not value:
+            actual.append('not a subset of the CIS 6.10 suites: %s' % (', '.join(outside) or 'empty'))
+            tls13_only = _tls_rank(ctx.value('ssl_min_protocol_version', '')) >= _tls_rank('TLSv1.3')
+            if severity is None or (severity == 'low' and not tls13_only):
+                severity = 'low' if tls13_only else 'medium'
+        if tls13:
+            outside = [element for element in _cipher_elements(tls13) if element not in CIS_TLS13_CIPHERS]
+            if outside:
+                actual.append('ssl_tls13_ciphers not a subset of the CIS 6.10 TLS 1.3 suites: %s' % ', '.join(outside))
+                severity = severity or 'medium'
     if severity:
         return _outcome('fail', 'ssl_ciphers', expected, '; '.join(actual), severity)
     return _outcome('pass', 'ssl_ciphers', expected, '; '.join(actual))
@@ -1396,6 +1684,19 @@ def _check_hba_ssl_required(ctx):
 
 
 def _check_hba_no_all_addresses(ctx):
+    if ctx.cis:
+        # as auditors read 5.9: no line for every address at all, reject lines included
+        expected = 'no TCP rule for all, 0.0.0.0/0 or ::/0, reject rules included (cis)'
+        rules = [rule for rule in ctx.tcp_rules(accepting=False) if rule_covers_all_addresses(rule)]
+        accepting = [rule for rule in rules if rule.get('method') != 'reject']
+        if accepting:
+            severity = 'critical' if any(rule.get('method') == 'trust' for rule in accepting) else 'high'
+            return _outcome('fail', 'pg_hba.conf', expected, 'open to every address: %s' % _rules_text(accepting),
+                            severity)
+        if rules:
+            return _outcome('fail', 'pg_hba.conf', expected, 'reject rules for every address (reject per client '
+                            'network instead): %s' % _rules_text(rules), 'low')
+        return _outcome('pass', 'pg_hba.conf', expected, 'no TCP rule covers every address')
     expected = 'no accepting rule for all, 0.0.0.0/0 or ::/0'
     offending = [rule for rule in ctx.tcp_rules() if rule_covers_all_addresses(rule)]
     if offending:
@@ -1408,9 +1709,12 @@ def _check_hba_no_all_addresses(ctx):
 def _check_hba_range_size(ctx):
     max4, max6 = ctx.policy['pgsec_hba_max_prefix_v4'], ctx.policy['pgsec_hba_max_prefix_v6']
     expected = 'IPv4 ranges /%d or narrower, IPv6 /%d or narrower' % (max4, max6)
+    if ctx.cis:
+        max4, max6 = max(max4, CIS_MAX_PREFIX[4]), max(max6, CIS_MAX_PREFIX[6])
+        expected = 'IPv4 ranges /%d or narrower, IPv6 /%d or narrower, reject rules included (cis)' % (max4, max6)
     offending = []
     notes = []
-    for rule in ctx.tcp_rules():
+    for rule in ctx.tcp_rules(accepting=not ctx.cis):
         kind = rule.get('address_kind')
         if kind == 'all':
             offending.append(rule)
@@ -1490,13 +1794,25 @@ def _check_hba_auth_method(ctx):
     return _outcome('pass', 'pg_hba.conf', expected, '; '.join(['no weak authentication method'] + notes))
 
 
+def _broad_targets(rule, cis):
+    databases, users = rule.get('database') or [], rule.get('user') or []
+    if not cis:
+        return 'all' in databases or 'all' in users
+    return (any(name in CIS_BROAD_DATABASES or name[:1] in ('/', '@') for name in databases)
+            or any(name in CIS_BROAD_USERS or name[:1] in ('/', '@') for name in users))
+
+
 def _check_hba_specific_targets(ctx):
     expected = "TCP rules name databases and users, not 'all'"
-    offending = [rule for rule in ctx.tcp_rules()
-                 if 'all' in (rule.get('database') or []) or 'all' in (rule.get('user') or [])]
+    if ctx.cis:
+        expected = ("accepting TCP rules name databases and users: not all, sameuser, samerole, "
+                    "a regular expression or an @file")
+    offending = [rule for rule in ctx.tcp_rules() if _broad_targets(rule, ctx.cis)]
     if not offending:
         return _outcome('pass', 'pg_hba.conf', expected, "no accepting TCP rule uses 'all'")
     text = "'all' in: %s" % _rules_text(offending)
+    if ctx.cis:
+        text = 'not specific: %s' % _rules_text(offending)
     if ctx.cis:
         return _outcome('fail', 'pg_hba.conf', expected, text)
     return _outcome('pass', 'pg_hba.conf', expected + ' (cis only)', 'not required by the baseline profile; ' + text,
@@ -1534,12 +1850,57 @@ _TYPE_COVERS = {'host': ('ssl', 'nossl'), 'hostnogssenc': ('ssl', 'nossl'), 'hos
                 'hostnossl': ('nossl',), 'hostgssenc': ()}
 
 
+def _reject_covers(reject, rule):
+    """Whether a reject rule's addresses include every address of rule."""
+    if reject.get('address_kind') == 'all':
+        return True
+    if reject.get('address_kind') != 'cidr' or not reject.get('cidr'):
+        return False
+    if rule.get('address_kind') == 'cidr' and rule.get('cidr'):
+        return network_contains(reject['cidr'], rule['cidr'])
+    return False
+
+
+def _unclosed(rules, accepting):
+    """Accepting rules whose addresses are not closed by 'all all' rejects for TLS and non-TLS connections.
+
+    A reject after the rule closes what it covers; one before it closes only the connection kinds the
+    rule cannot match itself (a hostnossl reject above a hostssl line).
+    """
+    open_rules = []
+    for rule in accepting:
+        index = rules.index(rule)
+        own = set(_TYPE_COVERS.get(rule.get('type'), ()))
+        covered = set()
+        for other_index, other in enumerate(rules):
+            if (other.get('method') != 'reject' or 'all' not in (other.get('database') or [])
+                    or 'all' not in (other.get('user') or []) or not _reject_covers(other, rule)):
+                continue
+            kinds = set(_TYPE_COVERS.get(other.get('type'), ()))
+            covered |= kinds if other_index > index else kinds - own
+        if not covered >= {'ssl', 'nossl'}:
+            open_rules.append(rule)
+    return open_rules
+
+
 def _check_hba_reject_unmatched(ctx):
     expected = "a final 'host all all 0.0.0.0/0 reject' and '::/0 reject' (or 'all') after the last accepting TCP rule"
     rules = [rule for rule in ctx.hba_rules() if rule.get('type') in _TCP_TYPES]
     accepting = [rule for rule in rules if rule.get('method') != 'reject']
+    if ctx.cis:
+        expected = ("each accepting TCP rule's network closed by 'all all NETWORK reject' rules for TLS and "
+                    'non-TLS connections; other addresses match no rule, so PostgreSQL refuses them (cis: no '
+                    '0.0.0.0/0, CIS 5.9)')
     if not accepting:
         return _outcome('pass', 'pg_hba.conf', expected, 'no TCP rule accepts anything')
+    if ctx.cis:
+        open_rules = _unclosed(rules, accepting)
+        if open_rules:
+            return _outcome('fail', 'pg_hba.conf', expected,
+                            'no explicit reject after: %s' % _rules_text(open_rules))
+        return _outcome('pass', 'pg_hba.conf', expected,
+                        'every accepting TCP rule is followed by rejects for its network; PostgreSQL refuses '
+                        'connections no rule matches')
     problems = []
     for family in (4, 6):
         covered = set()
@@ -1857,3 +2218,24 @@ def count_by_status(findings):
 def severity_rank(severity):
     """0 for critical ... 4 for info; len(SEVERITIES) for anything else."""
     return SEVERITIES.index(severity) if severity in SEVERITIES else len(SEVERITIES)
+
+
+def cis_finding_ids():
+    """The finding ids the cis profile's controls are audited by (CIS_MAPPING), in catalogue order."""
+    wanted = set(finding for row in CIS_MAPPING for finding in row[4])
+    return [control_id for control_id in CONTROL_IDS if control_id in wanted]
+
+
+def cis_table():
+    """docs/cis.md's mapping table, as Markdown lines, from CIS_MAPPING and the control catalogue."""
+    def code(names):
+        return ', '.join('`%s`' % name for name in names) or '(none: the profile decides)'
+
+    lines = ['| Control | Requirement | Variables | Enforced by the roles | Audit finding (check) |',
+             '|---|---|---|---|---|']
+    for control, requirement, variables, enforced, findings in CIS_MAPPING:
+        label = control if control.startswith('pgdsat') else 'CIS %s' % control
+        checks = '<br>'.join('`%s`: %s' % (finding, _CONTROL_BY_ID[finding]['title']) for finding in findings)
+        lines.append('| %s | %s | %s | %s | %s |' % (label, requirement.replace('|', '\\|'), code(variables),
+                                                     enforced.replace('|', '\\|'), checks))
+    return lines

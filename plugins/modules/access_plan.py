@@ -18,6 +18,12 @@ description:
     (the local address each client network is reached from), or taken from C(pgsec_listen_addresses),
     whose addresses must belong to the host; a wildcard needs C(pgsec_listen_allow_wildcard=true).
   - Any invalid input fails with a message that names the variable and the value.
+  - With C(pgsec_profile=cis) in O(policy), everything the CIS PostgreSQL 17 access controls do not allow is
+    refused, every problem in one message (a wildcard listen address even with C(pgsec_listen_allow_wildcard),
+    socket modes other than C(0700) or C(0770) with a group, clients without specific C(databases) and C(users),
+    superusers, loopback or wider than /16 (IPv4) or /48 (IPv6) sources, weak methods, other TLS versions or
+    cipher suites, C(pgsec_hba_manage=false), a key without passphrase). Whether C(pgsec_tls_key_passphrase)
+    is set is read from the task's variables; its value never reaches the plan.
   - Runs on the controller (it is an action plugin) and changes nothing.
 author:
   - pgsec.hardening maintainers (@pgsec-hardening)
@@ -75,6 +81,18 @@ listen:
   type: dict
 sockets:
   description: C(groups) to create with their C(members), C(directories) (C(path), C(group), C(mode), C(runtime)) and the C(settings) the sockets role sets.
+  returned: success
+  type: dict
+hba:
+  description:
+    - What the profile asks of M(pgsec.hardening.postgresql_access_hba), C(local_peer), C(final_reject) (C(all) or C(sources)),
+      C(reject_superusers), and C(loopback_allowed) (false under cis, whatever C(pgsec_hba_keep_loopback) says).
+  returned: success
+  type: dict
+tls:
+  description:
+    - What the profile adds to the TLS role, extra C(settings) (C(password_encryption) under cis), C(tls13_ciphers) for
+      PostgreSQL 18 and newer, and C(passphrase_required).
   returned: success
   type: dict
 '''

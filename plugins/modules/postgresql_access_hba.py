@@ -19,7 +19,10 @@ description:
     reject every other TCP connection, including those allowed by included files or lines added later.
   - Every other TCP line (C(host), C(hostssl), C(hostnossl), C(hostgssenc), C(hostnogssenc)) is commented out
     with the note C(# superseded by pgsec.hardening (tls):); loopback lines are copied into the block first.
-    C(local) lines and include directives are left alone. A block edited by hand is rewritten.
+    Include directives are left alone, and C(local) lines unless O(local_peer). A block edited by hand is rewritten.
+  - For the C(cis) profile, O(final_reject=sources) rejects per client network instead of for C(0.0.0.0/0) and C(::/0)
+    (connections from elsewhere match no line and PostgreSQL refuses them), O(reject_superusers) rejects the
+    superusers over TCP before the client lines, and O(local_peer) makes every C(local) line C(peer).
   - When the server runs, the new file is checked with C(pg_hba_file_rules) and the server reloaded; when
     PostgreSQL reports an error the previous file is put back and the task fails with PostgreSQL's words.
   - The file is written atomically and keeps its owner, group and mode.
@@ -101,6 +104,30 @@ options:
       - Leave the other TCP lines of the file active and write no final rejects; the block then only comes first.
     type: bool
     default: false
+  final_reject:
+    description:
+      - V(all) ends the block with rejects for C(0.0.0.0/0) and C(::/0) (and starts it with C(hostnossl) rejects for them).
+      - V(sources) writes those rejects for each client source instead, so that no line covers every address
+        (CIS PostgreSQL 5.9 as auditors read it); a connection from any other address matches no line, and
+        PostgreSQL refuses it. Lines added below the block later are then not shadowed by it.
+    type: str
+    choices: [all, sources]
+    default: all
+  reject_superusers:
+    description:
+      - Before the client lines, reject over TCP, from every client source, the superusers C(postgres), the server's
+        OS user and, when the server runs, every role with C(rolsuper) (CIS PostgreSQL 5.11).
+      - A client whose C(users) (in O(clients)) names one of them fails the task before anything is written.
+    type: bool
+    default: false
+  local_peer:
+    description:
+      - Make every accepting C(local) line C(peer) (CIS PostgreSQL 5.3) where it is, so the order of the lines stays as
+        it was. The line is commented out with the note and followed by the same line with C(peer) (an C(ident) map
+        is kept). C(peer) and C(reject) lines, and lines in included files, are left alone.
+      - Local clients then log in as the OS user of the same name; a password over the socket no longer works.
+    type: bool
+    default: false
   backup:
     description: Keep a timestamped copy of the file before changing it.
     type: bool
@@ -160,8 +187,8 @@ managed:
     - "hostssl   all             all             0.0.0.0/0               reject"
 superseded:
   description:
-    - TCP lines commented out, with C(line) (in the file before the change), C(text) and C(moved)
-      (a loopback line copied into the block).
+    - Lines commented out, with C(line) (in the file before the change), C(text) and C(moved)
+      (a loopback line copied into the block); a C(local) line replaced with O(local_peer) has C(replaced_by).
   returned: always
   type: list
   elements: dict
@@ -198,6 +225,8 @@ METHODS = ['scram-sha-256', 'md5', 'password', 'cert', 'reject']
 CLIENTCERT_MODES = ['none', 'verify-ca', 'verify-full']
 HBA_ERRORS_SQL = ('SELECT json_agg(row_to_json(h)) FROM pg_catalog.pg_hba_file_rules h'
                   ' WHERE h.error IS NOT NULL')
+SUPERUSERS_SQL = 'SELECT json_agg(rolname ORDER BY rolname) FROM pg_catalog.pg_roles WHERE rolsuper'
+FINAL_REJECTS = ['all', 'sources']
 
 
 def hba_file_of(cluster):
@@ -238,6 +267,9 @@ def main():
             method=dict(type='str', choices=METHODS, default='scram-sha-256'),
             keep_loopback=dict(type='bool', default=True),
             keep_other_tcp=dict(type='bool', default=False),
+            final_reject=dict(type='str', choices=FINAL_REJECTS, default='all'),
+            reject_superusers=dict(type='bool', default=False),
+            local_peer=dict(type='bool', default=False),
             backup=dict(type='bool', default=False),
         ),
         supports_check_mode=True,
@@ -255,7 +287,22 @@ def main():
     except (IOError, OSError) as exc:
         module.fail_json(msg='%s: cannot read %s: %s' % (cluster['id'], hba_file, exc))
     before = before_data.decode('utf-8', 'surrogateescape')
-    options = dict((key, params[key]) for key in ('require_ssl', 'clientcert', 'method', 'keep_loopback', 'keep_other_tcp'))
+    options = dict((key, params[key]) for key in ('require_ssl', 'clientcert', 'method', 'keep_loopback', 'keep_other_tcp',
+                                                  'final_reject', 'local_peer'))
+
+    def run_command(argv, environ_update=None):
+        return module.run_command(argv, environ_update=environ_update)
+
+    control = Cluster(HostIO(run_command), cluster)
+    status = control.status()
+    if params['reject_superusers']:
+        superusers = set(['postgres', cluster.get('server_user') or 'postgres'])
+        if status:
+            try:
+                superusers.update(control.query(SUPERUSERS_SQL, status) or [])
+            except (ControlError, ValueError) as exc:
+                module.fail_json(msg='%s: cannot list the superusers to reject over TCP: %s' % (cluster['id'], exc))
+        options['reject_users'] = sorted(superusers)
     try:
         planned = plan_hba(before, params['clients'], options)
     except HbaPlanError as exc:
@@ -275,11 +322,6 @@ def main():
     except (IOError, OSError) as exc:
         module.fail_json(msg='%s: writing %s failed: %s' % (cluster['id'], hba_file, exc), **result)
 
-    def run_command(argv, environ_update=None):
-        return module.run_command(argv, environ_update=environ_update)
-
-    control = Cluster(HostIO(run_command), cluster)
-    status = control.status()
     if not status:
         module.exit_json(**result)
 

@@ -41,8 +41,19 @@ SECURE_POLICY = {
     'pgsec_unix_socket_permissions': '0770',
     'pgsec_unix_socket_group': 'pgclients',
     'pgsec_firewall_backend': 'nftables',
+    'pgsec_tls_ciphers': policy.CIS_DEFAULT_TLS_CIPHERS,
 }
+# What the cis profile writes: rejects per client network, none for every address (CIS 5.9).
 SECURE_HBA = """\
+local     all      postgres                    peer
+local     all      all                         peer
+hostnossl all      all      198.18.1.0/24      reject
+hostssl   all      postgres 198.18.1.0/24      reject
+hostssl   appdb    app      198.18.1.0/24      scram-sha-256
+hostssl   all      all      198.18.1.0/24      reject
+"""
+# What the baseline profile writes: catch-all rejects at the end.
+BASELINE_HBA = """\
 local   all      postgres                    peer
 local   all      all                         peer
 hostssl appdb    app      198.18.1.0/24      scram-sha-256
@@ -82,8 +93,8 @@ def port_summary(port, v4_default='drop', v4_allowed=(), v6_default='drop', v6_a
             'ipv6': family(v6_default, v6_allowed, '::/0'), 'conditional': [], 'rules': [], 'policies': []}
 
 
-def secure_facts():
-    """pg2 reduced to 15/main and hardened: what the cis profile with SECURE_POLICY wants."""
+def secure_facts(hba=SECURE_HBA):
+    """pg2 reduced to 15/main and hardened: what the cis profile with SECURE_POLICY wants (BASELINE_HBA: baseline)."""
     facts = load('pg2')
     facts['clusters'] = [cluster_of(facts)]
     cluster = facts['clusters'][0]
@@ -91,7 +102,7 @@ def secure_facts():
     set_setting(cluster, 'unix_socket_permissions', '0770')
     set_setting(cluster, 'unix_socket_group', 'pgclients')
     set_setting(cluster, 'ssl_min_protocol_version', 'TLSv1.3')
-    set_setting(cluster, 'ssl_ciphers', policy.DEFAULT_TLS_CIPHERS)
+    set_setting(cluster, 'ssl_ciphers', policy.CIS_DEFAULT_TLS_CIPHERS)
     set_setting(cluster, 'ssl_passphrase_command', '/usr/local/sbin/pg-key-passphrase')
     cluster['listeners']['tcp'] = [{'address': '198.18.1.12', 'family': 'inet', 'inode': 1, 'path': None,
                                     'port': 5432, 'uid': 101, 'wildcard': False}]
@@ -99,7 +110,7 @@ def secure_facts():
     cluster['tls']['files']['ssl_key_file'].update(owner='postgres', group='postgres', mode='0600')
     cluster['tls']['key'].update(readable=False, matches_certificate=None, error='bad decrypt',
                                  error_kind='encrypted')
-    set_hba(cluster, SECURE_HBA)
+    set_hba(cluster, hba)
     facts['firewall'] = {'backend': 'nftables', 'active': ['nftables'], 'details': {},
                          'ports': {'5432': port_summary(5432, v4_allowed=['198.18.1.0/24'])}}
     return facts
@@ -278,9 +289,9 @@ def test_baseline_and_cis_differ_exactly_where_intended():
     }
 
 
-@pytest.mark.parametrize('profile', ['baseline', 'cis'])
-def test_secure_host_has_no_drift(profile):
-    findings = evaluate(secure_facts(), profile=profile)
+@pytest.mark.parametrize('profile, hba', [('baseline', BASELINE_HBA), ('cis', SECURE_HBA)])
+def test_secure_host_has_no_drift(profile, hba):
+    findings = evaluate(secure_facts(hba), profile=profile)
     problems = [(item['id'], item['actual']) for item in findings if item['status'] in ('fail', 'error')]
     assert problems == []
     manual = {item['id'] for item in findings if item['status'] == 'manual'}
@@ -721,7 +732,7 @@ def test_hba_valid():
     cluster_of(facts)['hba']['server_errors'] = [{'line_number': 7, 'error': 'hostssl record cannot match'}]
     item = check(facts, 'hba.valid')
     assert item['status'] == 'fail' and 'server: line 7' in item['actual']
-    assert check(secure_facts(), 'hba.valid')['actual'] == '5 rules, no errors'
+    assert check(secure_facts(), 'hba.valid')['actual'] == '6 rules, no errors'
 
 
 def test_hba_valid_missing_file():
@@ -759,7 +770,9 @@ def test_hba_no_all_addresses(line, severity):
     set_hba(cluster_of(facts), line + '\n' + SECURE_HBA)
     item = check(facts, 'hba.no_all_addresses')
     assert (item['status'], item['severity']) == ('fail', severity)
-    assert check(secure_facts(), 'hba.no_all_addresses')['status'] == 'pass'  # the final rejects do not count
+    assert check(secure_facts(), 'hba.no_all_addresses')['status'] == 'pass'
+    # baseline: catch-all rejects do not count (under cis they do: test_cis_profile.py)
+    assert check(secure_facts(BASELINE_HBA), 'hba.no_all_addresses', profile='baseline')['status'] == 'pass'
 
 
 @pytest.mark.parametrize('line, status', [
@@ -770,9 +783,13 @@ def test_hba_no_all_addresses(line, severity):
     ('hostssl appdb app 10.0.0.0/8 reject', 'pass'),
 ])
 def test_hba_range_size(line, status):
-    facts = secure_facts()
-    set_hba(cluster_of(facts), line + '\n' + SECURE_HBA)
-    assert check(facts, 'hba.range_size')['status'] == status
+    facts = secure_facts(BASELINE_HBA)
+    set_hba(cluster_of(facts), line + '\n' + BASELINE_HBA)
+    assert check(facts, 'hba.range_size', profile='baseline')['status'] == status
+    if not line.endswith('reject'):  # under cis reject lines count too (test_cis_profile.py)
+        facts = secure_facts()
+        set_hba(cluster_of(facts), line + '\n' + SECURE_HBA)
+        assert check(facts, 'hba.range_size')['status'] == status
 
 
 def test_hba_range_size_limits_are_policy():
@@ -860,8 +877,8 @@ def test_hba_localhost_tcp(address):
 
 
 @pytest.mark.parametrize('text, status', [
-    (SECURE_HBA, 'pass'),
-    (SECURE_HBA.replace('host    all      all      ::/0               reject\n', ''), 'fail'),
+    (BASELINE_HBA, 'pass'),
+    (BASELINE_HBA.replace('host    all      all      ::/0               reject\n', ''), 'fail'),
     ('hostssl appdb app 198.18.1.0/24 scram-sha-256\nhost all all all reject\n', 'pass'),
     ('hostssl appdb app 198.18.1.0/24 scram-sha-256\nhostssl all all all reject\nhostnossl all all all reject\n',
      'pass'),
@@ -872,13 +889,13 @@ def test_hba_localhost_tcp(address):
 def test_hba_reject_unmatched(text, status):
     facts = secure_facts()
     set_hba(cluster_of(facts), text)
-    assert check(facts, 'hba.reject_unmatched')['status'] == status
+    assert check(facts, 'hba.reject_unmatched', profile='baseline')['status'] == status  # cis: test_cis_profile.py
 
 
 def test_hba_reject_unmatched_reports_dead_rules():
     facts = secure_facts()
     set_hba(cluster_of(facts), 'host all all all reject\nhostssl appdb app 198.18.1.0/24 scram-sha-256\n')
-    assert 'never used' in check(facts, 'hba.reject_unmatched')['actual']
+    assert 'never used' in check(facts, 'hba.reject_unmatched', profile='baseline')['actual']
 
 
 # ---------------------------------------------------------------------------- firewall
