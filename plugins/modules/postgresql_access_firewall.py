@@ -784,24 +784,35 @@ def _prepare_rollback(host, spec, choice, planned, families, params, directory):
     return meta
 
 
+def _arm_rollback(module, params, result, prepare):
+    """(token, directory, meta) of a rollback armed by prepare(directory); (None, None, None) without rollback.
+
+    Fails, having changed nothing, when the rollback cannot be prepared.
+    """
+    if params['rollback_timeout'] <= 0:
+        return None, None, None
+    token = _new_token()
+    directory = os.path.join(ROLLBACK_DIR, token)
+    try:
+        meta = prepare(directory)
+    except (FirewallPlanError, IOError, OSError) as exc:
+        if os.path.isdir(directory) and _rename(directory, 'armed', 'failed'):
+            shutil.rmtree(directory)
+        module.fail_json(msg='cannot prepare the rollback, nothing was changed: %s' % exc, **result)
+    result.update(rollback_token=token, rollback_deadline=meta['deadline'], rollback_method=meta['method'],
+                  saved_ruleset=meta['saved_ruleset'])
+    return token, directory, meta
+
+
 def _change(module, host, spec, choice, planned, families, params, result, armed):
     """Save, arm the rollback, apply and verify; returns the rollback token (None without rollback)."""
     parts = _apply_order(planned['apply'])
     if armed:
         module.fail_json(msg='firewall change %s is still waiting for its confirmation or its rollback; confirm it '
                          'or wait for the rollback, then run again' % armed[0], **result)
-    token = directory = meta = None
-    if params['rollback_timeout'] > 0:
-        token = _new_token()
-        directory = os.path.join(ROLLBACK_DIR, token)
-        try:
-            meta = _prepare_rollback(host, spec, choice, planned, families, params, directory)
-        except (FirewallPlanError, IOError, OSError) as exc:
-            if os.path.isdir(directory) and _rename(directory, 'armed', 'failed'):
-                shutil.rmtree(directory)
-            module.fail_json(msg='cannot prepare the rollback, nothing was changed: %s' % exc, **result)
-        result.update(rollback_token=token, rollback_deadline=meta['deadline'], rollback_method=meta['method'],
-                      saved_ruleset=meta['saved_ruleset'])
+    token, directory, meta = _arm_rollback(
+        module, params, result, lambda directory: _prepare_rollback(host, spec, choice, planned, families, params,
+                                                                    directory))
 
     applied = []
     for part in parts:
@@ -1035,18 +1046,9 @@ def _firewalld_change(module, host, spec, choice, planned, params, result, armed
                          'or wait for the rollback, then run again' % armed[0], **result)
     ops = planned['apply']['firewalld']
     state_before = _read_text(fwd.STATE_FILE)
-    token = directory = meta = None
-    if params['rollback_timeout'] > 0:
-        token = _new_token()
-        directory = os.path.join(ROLLBACK_DIR, token)
-        try:
-            meta = _firewalld_prepare_rollback(host, spec, choice, planned, params, directory, state_before)
-        except (FirewallPlanError, IOError, OSError) as exc:
-            if os.path.isdir(directory) and _rename(directory, 'armed', 'failed'):
-                shutil.rmtree(directory)
-            module.fail_json(msg='cannot prepare the rollback, nothing was changed: %s' % exc, **result)
-        result.update(rollback_token=token, rollback_deadline=meta['deadline'], rollback_method=meta['method'],
-                      saved_ruleset=meta['saved_ruleset'])
+    token, directory, meta = _arm_rollback(
+        module, params, result, lambda directory: _firewalld_prepare_rollback(host, spec, choice, planned, params,
+                                                                              directory, state_before))
     try:
         _firewalld_apply(host, choice, ops)
     except FirewallPlanError as exc:
