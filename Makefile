@@ -30,7 +30,7 @@ export ANSIBLE_CONFIG := $(CURDIR)/tests/ansible.cfg
 export PGSEC_LAB_CACHE := $(CACHE)
 export PGSEC_LAB_STATE := $(LAB_STATE)
 
-.PHONY: help deps apt venv collection unit sanity lint integration bench bench-smoke molecule test demo \
+.PHONY: help deps apt venv collection unit sanity lint integration bench bench-smoke molecule test demo demo-check \
 	lab-build lab-up lab-down lab-status clean
 
 help:
@@ -101,7 +101,7 @@ bench-smoke: deps lab-build
 molecule: deps lab-build
 	$(BIN)/molecule test --all
 
-test: unit sanity lint integration bench-smoke molecule
+test: unit sanity lint demo-check integration bench-smoke molecule
 
 lab-build: apt
 	$(LAB) build --dist debian12 --dist debian13
@@ -115,8 +115,14 @@ lab-down:
 lab-status:
 	$(LAB) status
 
-demo: lab-up
-	$(BIN)/ansible-playbook -i $(LAB_INVENTORY) playbooks/harden.yml
+demo: deps lab-build
+	$(BIN)/python lab/demo.py
+
+# What make test runs of the demo: on a fresh lab, the demo, then again with nothing left to change.
+demo-check: deps lab-build
+	$(LAB) down
+	rc=0; $(BIN)/python lab/demo.py && $(BIN)/python lab/demo.py --expect-unchanged || rc=$$?; \
+	  $(LAB) down; exit $$rc
 
 clean: lab-down
 	rm -rf $(BUILD)
