@@ -291,7 +291,7 @@ def to_terminal(summary, files=None):
                          for index, (cell, width) in enumerate(zip(cells, widths))).rstrip()
 
     totals = summary['totals']
-    lines = ['%s: %d hosts, %d with drift, %d not audited, worst failed severity: %s'
+    lines = ['%s: %d hosts, %d with drift, %d not audited, worst: %s'
              % (summary.get('title') or DEFAULT_TITLE, totals['hosts'], totals['with_drift'],
                 totals['unaudited'], summary['worst_severity'] or 'none'),
              line(columns)]

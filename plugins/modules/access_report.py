@@ -91,7 +91,7 @@ terminal:
   type: list
   elements: str
   sample:
-    - 'PostgreSQL access audit: 2 hosts, 1 with drift, 0 not audited, worst failed severity: high'
+    - 'PostgreSQL access audit: 2 hosts, 1 with drift, 0 not audited, worst: high'
     - host  state    clusters  failed  critical  high  medium  low  info  manual
     - pg1   audited         1       5         0     3       2    0     0       3
     - pg2   audited         1       0         0     0       0    0     0       3

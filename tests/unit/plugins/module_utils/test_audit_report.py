@@ -331,7 +331,7 @@ def test_terminal_summary_has_one_aligned_row_per_host_and_the_report_paths():
     files = {'json': '/r/pgsec-access-report.json', 'html': '/r/pgsec-access-report.html'}
     lines = audit_report.to_terminal(summary_of(hosts), files)
     assert lines[0] == ('PostgreSQL access audit: 3 hosts, 1 with drift, 1 not audited, '
-                        'worst failed severity: high')
+                        'worst: high')
     header, db1, db2, db3 = lines[1:5]
     assert header.split() == ['host', 'state', 'clusters', 'failed', 'critical', 'high', 'medium', 'low',
                               'info', 'manual']
