@@ -27,6 +27,7 @@ from ansible_collections.pgsec.hardening.plugins.module_utils.firewall import (
     parse_nft_json,
     summarize_port,
 )
+from ansible_collections.pgsec.hardening.plugins.module_utils.live_access import LIVE_SQL, parse_established, parse_live
 from ansible_collections.pgsec.hardening.plugins.module_utils.listeners import (
     is_wildcard,
     listeners_for_process,
@@ -421,8 +422,29 @@ class ClusterFacts(object):
         facts['socket_directories'] = self._socket_directories(settings)
         facts['hba'] = self._hba(settings, hba_rules)
         facts['tls'] = self._tls(settings)
+        facts['live'] = self._live(facts['listeners']['unix'], settings) if server else None
         facts['errors'] = self.errors
         return facts
+
+    def _live(self, unix_listeners, settings):
+        """Sessions, walsenders, slots, MD5-era roles and established connections (live_access)."""
+        socket = unix_listeners[0]
+        out, problem = self.psql(LIVE_SQL, posixpath.dirname(socket['path']), socket['port'])
+        if problem:
+            self.error('live', problem)
+            return None
+        port = str((settings.get('port') or {}).get('value') or socket['port'])
+        ports = [int(port)] if port.isdigit() else None
+        established = []
+        for family, path in (('inet', '/proc/net/tcp'), ('inet6', '/proc/net/tcp6')):
+            text = self.io.read_file(path)
+            if text:
+                established += parse_established(text, family, ports)
+        try:
+            return parse_live(out, established)
+        except ValueError as exc:
+            self.error('live', 'unreadable answer from psql: %s' % exc)
+            return None
 
     def _fd_targets(self, postmaster):
         base = '/proc/%d/fd' % postmaster['pid']
