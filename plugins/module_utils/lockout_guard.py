@@ -97,11 +97,11 @@ def live_clients(live):
                     ('logical replication' if standby else 'session'),
             'address': session['address'], 'user': session.get('user'), 'database': session.get('database'),
             'application': session.get('application'), 'local_address': session.get('local_address'),
-            'state': (replication.get(session.get('pid')) or {}).get('state'),
+            'state': (replication.get(session.get('pid')) or {}).get('state'), 'ssl': session.get('ssl'),
         })
     for conn in live.get('connections') or []:
         clients.append({'kind': 'connection', 'address': conn['address'], 'user': None, 'database': None,
-                        'application': None, 'local_address': conn.get('local_address'), 'state': None})
+                        'application': None, 'local_address': conn.get('local_address'), 'state': None, 'ssl': None})
     return clients
 
 
@@ -129,6 +129,10 @@ def _refusers(client, plan):
     if not matching and plan['hba_managed']:
         refused.append('pg_hba (no pgsec_clients entry for this %s and user)'
                        % ('replication connection' if physical else 'database'))
+    if matching and plan['hba_managed'] and plan.get('tls_required') and client['ssl'] is False \
+            and plan.get('server_ssl_now'):
+        # The server offers TLS already, so a client without it asked for none (sslmode=disable).
+        refused.append('pg_hba (TLS only, and this client connects without TLS although the server offers it)')
     return refused, (matching or by_source)[0]
 
 
@@ -183,14 +187,21 @@ def evaluate(clusters, plan, user):
                 result['notes'].append('%s: what the server is serving could not be read, so the lockout guard '
                                        'could not check it' % cluster['id'])
             continue
+        ssl_now = str(((cluster.get('settings') or {}).get('ssl') or {}).get('value', '')).lower() in ('on', 'true')
+        cluster_plan = dict(plan, server_ssl_now=ssl_now)
         for client in live_clients(live):
             key = (cluster['id'], client['kind'], client['address'], client['user'], client['database'])
             if key in seen or _covers(intended, client['address']):
                 continue
             seen.add(key)
-            refused, _entry = _refusers(client, plan)
+            refused, entry = _refusers(client, cluster_plan)
             if refused:
                 result['cuts'].append(dict(client, cluster=cluster['id'], refused_by=refused, keep_with=_keep_with(client)))
+            elif entry is not None and client['ssl'] is False and plan.get('tls_required') and plan['hba_managed']:
+                result['notes'].append(
+                    '%s: %s connects without TLS today and will need it: libpq\'s default sslmode=prefer switches '
+                    'to TLS once the server offers it, sslmode=disable (which pg_basebackup -R can write into a '
+                    "standby's primary_conninfo) is refused" % (cluster['id'], _describe(client)))
         for role in live.get('md5_roles') or []:
             if not plan['hba_managed']:
                 break

@@ -196,4 +196,19 @@ def test_md5_compat_is_refused_under_cis():
     with pytest.raises(PolicyError) as error:
         plan_host({'pgsec_profile': 'cis', 'pgsec_hba_md5_compat': True, 'pgsec_tls_generate': True,
                    'pgsec_clients': [APP]}, host_facts())
-    assert 'pgsec_hba_md5_compat' in str(error.value) or 'CIS' in str(error.value)
+    assert str(error.value).startswith('pgsec_hba_md5_compat: True writes md5 lines')
+
+
+def test_a_client_without_tls_is_cut_when_the_server_offers_tls_already_and_noted_when_not():
+    clients = [APP, STANDBY, REPORT, PENDING]
+    plan = dict(guard_plan(clients, listen=('198.18.1.11', '198.18.2.11')), tls_required=True)
+    offered = dict(cluster(), settings={'ssl': {'value': 'on'}})
+    cuts = lockout_guard.evaluate([offered], plan, {})['cuts']
+    assert sorted(cut['address'] for cut in cuts) == ['198.18.1.16', '198.18.2.200']
+    assert cuts[0]['refused_by'] == ['pg_hba (TLS only, and this client connects without TLS although the server '
+                                     'offers it)']
+    result = lockout_guard.evaluate([cluster()], plan, {})
+    assert result['cuts'] == []
+    assert [note for note in result['notes'] if 'without TLS today' in note][0].startswith(
+        "15/main: standby 198.18.1.16 (user replicator, replication, application '15/main', streaming) connects "
+        "without TLS today and will need it")
