@@ -25,7 +25,7 @@ BENCH_SMOKE_OUT ?= $(BUILD)/bench/bench-smoke.json
 ANSIBLE_TEST_GET_PIP := $(HOME)/.ansible/test/cache/get_pip_24_2.py
 # The two ends of the supported ansible-core range (tests/controllers/, tests/tools/controller.py):
 # core217 in a venv on this machine's python3, core221 in a chroot of the Debian 13 lab image.
-CONTROLLER := python3 tests/tools/controller.py
+CONTROLLER := python3 $(CURDIR)/tests/tools/controller.py
 
 export PATH := $(BIN):$(PATH)
 export ANSIBLE_COLLECTIONS_PATH := $(COLLECTIONS)
@@ -120,7 +120,8 @@ $(ANSIBLE_TEST_GET_PIP): tests/tools/get_pip_offline.py
 lint: deps
 	$(BIN)/ansible-lint --nocolor
 
-integration: deps lab-build
+# test_controller_matrix.py hardens and audits with both ends of the ansible-core range.
+integration: deps lab-build controllers
 	PYTHONPATH=$(COLLECTIONS) $(BIN)/python -m pytest -q tests/integration $(PYTEST_ARGS)
 
 # The benchmark boots its own fleet (b01..bNN) and brings the lab down at the end, also on failure.
