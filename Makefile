@@ -39,12 +39,12 @@ export PGSEC_LAB_STATE := $(LAB_STATE)
 
 help:
 	@echo "make demo        boot the lab and harden it with the collection's playbook"
-	@echo "make test        everything CI runs: unit, sanity, lint, lab integration, bench-smoke, molecule"
+	@echo "make test        everything CI runs: unit, sanity, sanity-matrix, lint, lab integration, bench-smoke, molecule"
 	@echo "make lab-up      boot the lab hosts (LAB_HOSTS='pg1:insecure ...' to choose)"
 	@echo "make lab-down    stop the lab and remove what it made"
 	@echo "make bench       time audit and harden on a lab fleet (BENCH_HOSTS=20 BENCH_REPS=3 BENCH_OUT=...)"
 	@echo "make sanity-matrix   ansible-test sanity with the oldest (2.17) and newest (2.21) ansible-core"
-	@echo "make controllers     build both; run a command with one: $(CONTROLLER) run core221 -- ansible --version"
+	@echo "make controllers     build both; run a command with one: python3 tests/tools/controller.py run core221 -- ansible --version"
 	@echo "make unit | sanity | lint | integration | bench-smoke | molecule"
 
 apt:

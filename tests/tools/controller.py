@@ -203,19 +203,26 @@ def _run_chrooted(root: Path, argv: list[str], env: dict, cwd: str, binds: list[
             os.chroot(str(root))
             os.chdir(cwd if os.path.isdir(cwd) else "/")
 
-        child = subprocess.Popen(argv, env=env, preexec_fn=into_root)  # pylint: disable=subprocess-popen-preexec-fn
+        try:
+            child = subprocess.Popen(argv, env=env, preexec_fn=into_root)  # pylint: disable=subprocess-popen-preexec-fn
+        except OSError as exc:
+            print(f"controller: cannot run {argv[0]} in {root}: {exc.strerror}", file=sys.stderr)
+            return 127
         return child.wait()
     finally:
         _unmount_all(mounted)
 
 
+def _enter_argv(root: Path, argv: list[str], cwd: str, binds: list[Path]) -> list[str]:
+    """ARGV chrooted into ROOT in a private mount namespace of its own (unshare execs, no fork)."""
+    return ["unshare", "--mount", "--propagation", "private", "--",
+            sys.executable, str(Path(__file__).resolve()), "_chrooted", str(root), cwd,
+            *[arg for path in binds for arg in ("--bind", str(path))], "--", *argv]
+
+
 def enter(root: Path, argv: list[str], env: dict, cwd: str, binds: list[Path]) -> int:
-    """Run ARGV chrooted into ROOT in a private mount namespace of its own."""
-    inner = ["unshare", "--mount", "--propagation", "private", "--",
-             sys.executable, str(Path(__file__).resolve()), "_chrooted", str(root), cwd,
-             *[arg for path in binds for arg in ("--bind", str(path))], "--", *argv]
     # The environment crosses as-is: the inner step hands exactly ENV to the command.
-    return subprocess.run(inner, env=env, check=False).returncode
+    return subprocess.run(_enter_argv(root, argv, cwd, binds), env=env, check=False).returncode
 
 
 def _chroot_env(overrides: dict) -> dict:
@@ -259,7 +266,7 @@ def _collection_link() -> None:
         link.symlink_to(REPO)
 
 
-def run(name: str, argv: list[str], binds: list[Path]) -> int:
+def run(name: str, argv: list[str], binds: list[Path]) -> None:
     _collection_link()
     config = os.environ.get("ANSIBLE_CONFIG", str(REPO / "tests" / "ansible.cfg"))
     if name == "core217":
@@ -270,7 +277,11 @@ def run(name: str, argv: list[str], binds: list[Path]) -> int:
         env.update({"PATH": f"{venv / 'bin'}:{os.environ.get('PATH', '/usr/bin:/bin')}",
                     "VIRTUAL_ENV": str(venv), "ANSIBLE_CONFIG": config,
                     "ANSIBLE_COLLECTIONS_PATH": f"{COLLECTIONS}:{site}"})
-        return subprocess.run(argv, env=env, check=False).returncode
+        # exec: the caller's signals and timeouts reach the command itself.
+        try:
+            os.execvpe(argv[0], argv, env)
+        except OSError as exc:
+            sys.exit(f"controller: cannot run {argv[0]}: {exc.strerror}")
     root = build(name)
     site = _site_packages(root / CHROOT_VENV.lstrip("/"))
     _seed_get_pip(site, root / "root")
@@ -279,7 +290,8 @@ def run(name: str, argv: list[str], binds: list[Path]) -> int:
                        "ANSIBLE_COLLECTIONS_PATH": f"{COLLECTIONS}:{chroot_site}"})
     mounts = [REPO, Path("/tmp")] + ([LAB_STATE] if LAB_STATE.is_dir() else [])
     mounts += [path.resolve() for path in binds]
-    return enter(root, argv, env, os.getcwd(), mounts)
+    # exec: a signal to this process reaches the step that forwards it and then unmounts.
+    os.execvpe("unshare", _enter_argv(root, argv, os.getcwd(), mounts), env)
 
 
 def main() -> int:
@@ -307,7 +319,7 @@ def main() -> int:
     elif args.command == "run":
         if not argv:
             parser.error("run: no command given after --")
-        return run(args.name, argv, args.bind)
+        run(args.name, argv, args.bind)
     elif args.command == "_chrooted":
         return _run_chrooted(args.root, argv, dict(os.environ), args.cwd, args.bind)
     return 0
