@@ -39,7 +39,8 @@ export PGSEC_LAB_STATE := $(LAB_STATE)
 	lab-build lab-up lab-down lab-status clean
 
 help:
-	@echo "make demo        boot the lab and harden it with the collection's playbook"
+	@echo "make demo        the story on three lab servers: audit, harden, audit, prove it from the clients"
+	@echo "make demo-check  the demo on a fresh lab, then again: the second run must change nothing"
 	@echo "make test        everything CI runs: unit, sanity, sanity-matrix, lint, lab integration, bench-smoke, molecule"
 	@echo "make lab-up      boot the lab hosts (LAB_HOSTS='pg1:insecure ...' to choose)"
 	@echo "make lab-down    stop the lab and remove what it made"

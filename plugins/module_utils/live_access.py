@@ -12,6 +12,7 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import json
+import re
 
 from ansible_collections.pgsec.hardening.plugins.module_utils.listeners import decode_proc_address
 
@@ -35,8 +36,12 @@ LIVE_SQL = (
     # Only the kind of secret is read, never the secret.
     "'md5_roles', (SELECT json_agg(rolname ORDER BY rolname) FROM pg_catalog.pg_authid"
     " WHERE rolcanlogin AND rolpassword LIKE 'md5%%'),"
-    "'in_recovery', pg_catalog.pg_is_in_recovery())"
+    "'in_recovery', pg_catalog.pg_is_in_recovery(),"
+    "'logfile', pg_catalog.pg_current_logfile())"
 )
+LOG_TAIL_BYTES = 1024 * 1024  # the recent part of the server log that is read for connection lines
+_RECEIVED = re.compile(r'\[(\d+)\].*?LOG:\s+connection received: host=(\S+)')
+_AUTHORIZED = re.compile(r'\[(\d+)\].*?LOG:\s+(replication )?connection authorized: user=(\S+)(?: database=(\S+))?')
 
 
 def parse_established(text, family='inet', ports=None, byteorder='little'):
@@ -59,6 +64,31 @@ def parse_established(text, family='inet', ports=None, byteorder='little'):
     return connections
 
 
+def parse_connection_log(text):
+    """Clients that logged in, from server log lines of log_connections (the prefix must carry [%p]).
+
+    [{address, user, database (None for physical replication), replication, count}], TCP only.
+    """
+    hosts = {}
+    seen = {}
+    for line in (text or '').splitlines():
+        match = _RECEIVED.search(line)
+        if match:
+            hosts[match.group(1)] = match.group(2)
+            continue
+        match = _AUTHORIZED.search(line)
+        if not match:
+            continue
+        address = hosts.pop(match.group(1), None)
+        if address is None or address in ('[local]', 'local'):
+            continue
+        replication = bool(match.group(2))
+        key = (_unmapped(address), match.group(3), None if replication else match.group(4), replication)
+        seen[key] = seen.get(key, 0) + 1
+    return [{'address': key[0], 'user': key[1], 'database': key[2], 'replication': key[3], 'count': count}
+            for key, count in sorted(seen.items(), key=lambda item: tuple(str(part) for part in item[0]))]
+
+
 def _unmapped(address):
     """An IPv4-mapped IPv6 address as PostgreSQL and the firewall see the client: a.b.c.d."""
     if address and address.startswith('::ffff:') and '.' in address:
@@ -66,7 +96,7 @@ def _unmapped(address):
     return address
 
 
-def parse_live(json_text, established=()):
+def parse_live(json_text, established=(), log_text=None):
     """The answer of LIVE_SQL plus the cluster's established connections, as facts.
 
     Each session gains the local address it reached (from the matching connection); connections
@@ -86,4 +116,5 @@ def parse_live(json_text, established=()):
               for key, conn in by_peer.items() if key not in matched]
     return {'sessions': sessions, 'replication': data.get('replication') or [], 'slots': data.get('slots') or [],
             'md5_roles': data.get('md5_roles') or [], 'in_recovery': bool(data.get('in_recovery')),
+            'seen_in_log': parse_connection_log(log_text),
             'connections': sorted(others, key=lambda conn: (conn['address'], conn['port']))}

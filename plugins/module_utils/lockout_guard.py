@@ -99,6 +99,10 @@ def live_clients(live):
             'application': session.get('application'), 'local_address': session.get('local_address'),
             'state': (replication.get(session.get('pid')) or {}).get('state'), 'ssl': session.get('ssl'),
         })
+    for seen in live.get('seen_in_log') or []:  # logged in recently (log_connections), maybe gone now
+        clients.append({'kind': 'standby' if seen['replication'] else 'session', 'address': seen['address'],
+                        'user': seen['user'], 'database': seen['database'], 'application': None,
+                        'local_address': None, 'state': 'seen in the server log', 'ssl': None})
     for conn in live.get('connections') or []:
         clients.append({'kind': 'connection', 'address': conn['address'], 'user': None, 'database': None,
                         'application': None, 'local_address': conn.get('local_address'), 'state': None, 'ssl': None})

@@ -212,3 +212,50 @@ def test_a_client_without_tls_is_cut_when_the_server_offers_tls_already_and_note
     assert [note for note in result['notes'] if 'without TLS today' in note][0].startswith(
         "15/main: standby 198.18.1.16 (user replicator, replication, application '15/main', streaming) connects "
         "without TLS today and will need it")
+
+
+SERVER_LOG = """\
+2026-12-02 19:24:00.761 UTC [317] [unknown]@[unknown] LOG:  connection received: host=198.18.1.16 port=50000
+2026-12-02 19:24:00.763 UTC [317] replicator@[unknown] LOG:  replication connection authorized: user=replicator application_name=15/main
+2026-12-02 19:25:01.100 UTC [400] [unknown]@[unknown] LOG:  connection received: host=198.18.1.120 port=40000
+2026-12-02 19:25:01.102 UTC [400] batch@appdb LOG:  connection authorized: user=batch database=appdb application_name=cron
+2026-12-02 19:26:01.100 UTC [401] [unknown]@[unknown] LOG:  connection received: host=198.18.1.120 port=40001
+2026-12-02 19:26:01.102 UTC [401] batch@appdb LOG:  connection authorized: user=batch database=appdb SSL enabled (protocol=TLSv1.3)
+2026-12-02 19:27:00.000 UTC [402] [unknown]@[unknown] LOG:  connection received: host=[local]
+2026-12-02 19:27:00.001 UTC [402] postgres@postgres LOG:  connection authorized: user=postgres database=postgres
+"""
+
+
+def test_the_server_log_adds_clients_that_logged_in_recently():
+    from ansible_collections.pgsec.hardening.plugins.module_utils.live_access import parse_connection_log
+    assert parse_connection_log(SERVER_LOG) == [
+        {'address': '198.18.1.120', 'user': 'batch', 'database': 'appdb', 'replication': False, 'count': 2},
+        {'address': '198.18.1.16', 'user': 'replicator', 'database': None, 'replication': True, 'count': 1}]
+    facts = parse_live(LIVE_ANSWER, parse_established(PROC_NET_TCP, 'inet', [5432]), SERVER_LOG)
+    result = lockout_guard.evaluate([{'id': '15/main', 'running': True, 'live': facts}],
+                                    guard_plan([APP, STANDBY, REPORT, PENDING], listen=('198.18.1.11', '198.18.2.11')),
+                                    {'pgsec_lockout_cut': []})
+    [cut] = result['cuts']
+    assert (cut['address'], cut['user'], cut['state']) == ('198.18.1.120', 'batch', 'seen in the server log')
+
+
+def test_discover_proposes_entries_that_pass_the_guard():
+    import yaml
+    from ansible_collections.pgsec.hardening.plugins.module_utils.discover import proposal_yaml
+    facts = parse_live(LIVE_ANSWER, parse_established(PROC_NET_TCP, 'inet', [5432]), SERVER_LOG)
+    host = {'clusters': [{'id': '15/main', 'running': True, 'live': facts}],
+            'local_networks': ['127.0.0.1/8', '198.18.1.11/24', '198.18.2.11/24']}
+    text = proposal_yaml(host, 'pg1', '2026-12-02T19:30:00Z')
+    assert '# seen: 15/main 198.18.1.16 on 198.18.1.11/24: standby streaming' in text
+    assert '# seen: 15/main 198.18.1.120 on 198.18.1.11/24: logged in (server log)' in text
+    clients = yaml.safe_load(text)['pgsec_clients']
+    assert {c['name']: (c['sources'], c.get('databases'), c.get('users')) for c in clients} == {
+        'seen-connections': (['198.18.1.150/32'], None, None),
+        'seen-app-appdb': (['198.18.1.100/32'], ['appdb'], ['app']),
+        'seen-batch-appdb': (['198.18.1.120/32'], ['appdb'], ['batch']),
+        'seen-replicator-replication': (['198.18.1.16/32'], ['replication'], ['replicator']),
+        'seen-report-appdb': (['198.18.2.200/32'], ['appdb'], ['report']),
+    }
+    result = lockout_guard.evaluate([host['clusters'][0]],
+                                    guard_plan(clients, listen=('198.18.1.11', '198.18.2.11')), {})
+    assert result['cuts'] == []
