@@ -44,7 +44,7 @@ NETWORKS = {  # bridge -> (prefix, controller address or None, interface name in
 CLIENTS = {"allowed": ("app", 100), "neighbour": ("app", 200), "denied": ("ext", 200)}
 DEFAULT_HOSTS = ["pg1:insecure", "pg2:debian-default", "pg3:pg18-datadir"]
 # Structural profiles first (they create clusters), then the ones that shape their config.
-PROFILE_ORDER = ["pg18-datadir", "two-clusters", "debian-default", "insecure"]
+PROFILE_ORDER = ["tmpfs-root", "pg18-datadir", "two-clusters", "debian-default", "insecure"]
 BOOT_TIMEOUT = 90
 
 
@@ -140,7 +140,8 @@ def parse_spec(spec: str) -> tuple[str, list[str], str]:
 
 def host_dirs(name: str) -> dict[str, Path]:
     base = STATE_DIR / "hosts" / name
-    return {"base": base, "upper": base / "upper", "work": base / "work", "root": base / "root"}
+    return {"base": base, "upper": base / "upper", "work": base / "work", "root": base / "root",
+            "tmpfs": base / "tmpfs"}
 
 
 def is_mounted(path: Path) -> bool:
@@ -149,13 +150,20 @@ def is_mounted(path: Path) -> bool:
         return any(line.split()[4] == target for line in info)
 
 
-def mount_root(name: str, dist: str) -> Path:
+def mount_root(name: str, dist: str, tmpfs: bool = False) -> Path:
     d = host_dirs(name)
-    for key in ("upper", "work", "root"):
-        d[key].mkdir(parents=True, exist_ok=True)
+    upper, work = d["upper"], d["work"]
+    if tmpfs:  # the host's writes in tmpfs: a root without file attributes, as in containers
+        layer = d["tmpfs"]
+        layer.mkdir(parents=True, exist_ok=True)
+        if not is_mounted(layer):
+            sh("mount", "-t", "tmpfs", "-o", "size=2g,mode=0755", f"pgsec-lab-tmpfs-{name}", str(layer))
+        upper, work = layer / "upper", layer / "work"
+    for path in (upper, work, d["root"]):
+        path.mkdir(parents=True, exist_ok=True)
     if not is_mounted(d["root"]):
         sh("mount", "-t", "overlay", f"pgsec-lab-{name}", "-o",
-           f"lowerdir={image.image_root(dist)},upperdir={d['upper']},workdir={d['work']}",
+           f"lowerdir={image.image_root(dist)},upperdir={upper},workdir={work}",
            str(d["root"]))
     return d["root"]
 
@@ -168,7 +176,7 @@ def chroot_runner(root: Path):
 
 
 def prepare_root(name: str, index: int, host_profiles: list[str], dist: str) -> Path:
-    root = mount_root(name, dist)
+    root = mount_root(name, dist, tmpfs="tmpfs-root" in host_profiles)
     (root / "etc/hostname").write_text(name + "\n")
     (root / "etc/hosts").write_text(
         f"127.0.0.1\tlocalhost\n127.0.1.1\t{name}\n::1\tlocalhost ip6-localhost ip6-loopback\n")
@@ -359,6 +367,8 @@ def host_down(name: str, entry: dict, wipe: bool = True) -> None:
     d = host_dirs(name)
     if is_mounted(d["root"]):
         sh("umount", str(d["root"]))
+    if is_mounted(d["tmpfs"]):
+        sh("umount", str(d["tmpfs"]))
     for net in NETWORKS:
         delete_link(f"pg{net[0]}-{name}")
     if netns_exists(f"pgsec-h-{name}"):

@@ -94,9 +94,17 @@ def pg18_datadir(root: Path, version: int, chroot) -> list[str]:
     return []
 
 
+def tmpfs_root(root: Path, version: int, chroot) -> list[str]:
+    """The host's writes live in tmpfs, as on LXC, podman and nspawn roots: no file attributes (chattr
+    fails with "Operation not supported"). lab.py puts the overlay's upper layer on a tmpfs of the
+    controller, so a reboot of the host keeps what it wrote, as a container's would."""
+    return []
+
+
 PROFILES = {
     "insecure": insecure,
     "debian-default": debian_default,
     "two-clusters": two_clusters,
     "pg18-datadir": pg18_datadir,
+    "tmpfs-root": tmpfs_root,
 }

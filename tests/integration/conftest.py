@@ -17,6 +17,8 @@ SESSION_HOSTS = [
     # Standbys for the lockout guard's primary/standby pairs (pg1 -> pg6, pg5 -> pg7).
     "pg6:debian-default",
     "pg7:debian-default:debian13",
+    # A root without file attributes (its writes in tmpfs), as in LXC, podman or nspawn containers.
+    "pg8:tmpfs-root+insecure",
 ]
 
 
