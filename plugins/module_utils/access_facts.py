@@ -21,12 +21,12 @@ import re
 import stat as stat_module
 
 from ansible_collections.pgsec.hardening.plugins.module_utils.addresses import parse_ip_addresses, parse_ip_routes
-from ansible_collections.pgsec.hardening.plugins.module_utils.firewall import (
+from ansible_collections.pgsec.hardening.plugins.module_utils.firewall.parse import (
     parse_firewalld_zones,
     parse_iptables_save,
     parse_nft_json,
-    summarize_port,
 )
+from ansible_collections.pgsec.hardening.plugins.module_utils.firewall.verdict import summarize_port
 from ansible_collections.pgsec.hardening.plugins.module_utils.listeners import (
     is_wildcard,
     listeners_for_process,
