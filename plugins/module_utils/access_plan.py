@@ -11,10 +11,12 @@ and the value and leaves the host untouched.
 from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
+import functools
 import posixpath
 import re
 
 from ansible_collections.pgsec.hardening.plugins.module_utils.addresses import format_ip, parse_ip
+from ansible_collections.pgsec.hardening.plugins.module_utils.inputs import as_bool, fail
 from ansible_collections.pgsec.hardening.plugins.module_utils.policy import (
     PolicyError,
     check_cis,
@@ -33,21 +35,15 @@ CLUSTER_KEYS = ('id', 'layout', 'version', 'name', 'data_directory', 'config_fil
                 'running')
 
 
-def _fail(name, value, why):
-    raise PolicyError('%s: %r %s' % (name, value, why))
+_fail = functools.partial(fail, PolicyError)
 
 
 def _flag(user, name, default=False):
     """A yes/no variable as Ansible reads one (true/false, yes/no, on/off, 1/0); anything else fails."""
     value = user.get(name, default)
-    if isinstance(value, bool):
-        return value
-    text = str(value).strip().lower()
-    if text in ('true', 'yes', 'on', '1', 'y', 't'):
-        return True
-    if text in ('false', 'no', 'off', '0', 'n', 'f', ''):
-        return False
-    _fail(name, value, 'is not a yes/no value')
+    if isinstance(value, str) and not value.strip():
+        return False  # an empty variable is an unset one
+    return as_bool(PolicyError, name, value)
 
 
 def select_clusters(clusters, wanted):

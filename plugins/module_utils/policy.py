@@ -22,6 +22,7 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import copy
+import functools
 import ipaddress
 import posixpath
 import re
@@ -38,6 +39,7 @@ from ansible_collections.pgsec.hardening.plugins.module_utils.addresses import (
     parse_ip,
     parse_network,
 )
+from ansible_collections.pgsec.hardening.plugins.module_utils.inputs import as_bool, as_list, fail
 from ansible_collections.pgsec.hardening.plugins.module_utils.pg_config import split_setting
 from ansible_collections.pgsec.hardening.plugins.module_utils.pg_hba import rule_covers_all_addresses
 
@@ -291,8 +293,9 @@ def default_policy():
     return copy.deepcopy(DEFAULT_POLICY)
 
 
-def _fail(name, value, why):
-    raise PolicyError('%s: %r %s' % (name, value, why))
+_fail = functools.partial(fail, PolicyError)
+_as_bool = functools.partial(as_bool, PolicyError)
+_as_list = functools.partial(as_list, PolicyError)
 
 
 def _as_int(name, value, low, high):
@@ -305,17 +308,6 @@ def _as_int(name, value, low, high):
     if not low <= number <= high:
         _fail(name, value, 'is not between %d and %d' % (low, high))
     return number
-
-
-def _as_bool(name, value):
-    if isinstance(value, bool):
-        return value
-    text = str(value).strip().lower()
-    if text in ('true', 'yes', 'on', '1'):
-        return True
-    if text in ('false', 'no', 'off', '0'):
-        return False
-    return _fail(name, value, 'is not a boolean')
 
 
 def _as_mode(name, value, allow_special=False):
@@ -334,14 +326,6 @@ def _as_mode(name, value, allow_special=False):
     if not allow_special and number > 0o777:
         _fail(name, value, 'may not have setuid/setgid/sticky bits')
     return '%04o' % number
-
-
-def _as_list(name, value):
-    if value is None:
-        return []
-    if isinstance(value, (str, bytes)) or not isinstance(value, (list, tuple)):
-        _fail(name, value, 'is not a list')
-    return list(value)
 
 
 def _as_cidr(name, value):

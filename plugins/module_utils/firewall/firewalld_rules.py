@@ -39,12 +39,14 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import difflib
+import functools
 import ipaddress
 import json
 import re
 import shlex
 
 from ansible_collections.pgsec.hardening.plugins.module_utils.addresses import normalize_cidr
+from ansible_collections.pgsec.hardening.plugins.module_utils.inputs import fail
 from ansible_collections.pgsec.hardening.plugins.module_utils.firewall.parse import (
     FIREWALLD_SERVICE_PORTS,
     parse_firewalld_zones,
@@ -69,8 +71,7 @@ HARMLESS_CODES = ('ALREADY_ENABLED', 'NOT_ENABLED')
 _MAX_INCLUDE_DEPTH = 8
 
 
-def _fail(field, value, why):
-    raise FirewallPlanError('%s: %r %s' % (field, value, why))
+_fail = functools.partial(fail, FirewallPlanError)
 
 
 # ---------------------------------------------------------------------------- spec and wanted rules

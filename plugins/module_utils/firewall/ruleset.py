@@ -38,6 +38,7 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import difflib
+import functools
 import ipaddress
 import json
 import re
@@ -49,6 +50,7 @@ from ansible_collections.pgsec.hardening.plugins.module_utils.addresses import (
     parse_network,
     range_to_cidrs,
 )
+from ansible_collections.pgsec.hardening.plugins.module_utils.inputs import as_bool, as_list, fail
 from ansible_collections.pgsec.hardening.plugins.module_utils.firewall.parse import (
     parse_iptables_save,
     parse_nft_json,
@@ -105,8 +107,7 @@ class FirewallPlanError(Exception):
     """The firewall spec or the host situation does not allow a plan; the message names the field and value."""
 
 
-def _fail(field, value, why):
-    raise FirewallPlanError('%s: %r %s' % (field, value, why))
+_fail = functools.partial(fail, FirewallPlanError)
 
 
 # ---------------------------------------------------------------------------- spec
@@ -129,23 +130,8 @@ def _collapse(cidrs):
     return [format_network(network) for network in sorted(ipaddress.collapse_addresses(networks))]
 
 
-def _as_list(field, value):
-    if value is None:
-        return []
-    if isinstance(value, (str, bytes, dict)) or not isinstance(value, (list, tuple)):
-        _fail(field, value, 'is not a list')
-    return list(value)
-
-
-def _bool(field, value):
-    if isinstance(value, bool):
-        return value
-    text = str(value).strip().lower()
-    if text in ('true', 'yes', 'on', '1'):
-        return True
-    if text in ('false', 'no', 'off', '0'):
-        return False
-    return _fail(field, value, 'is not a boolean')
+_as_list = functools.partial(as_list, FirewallPlanError)
+_bool = functools.partial(as_bool, FirewallPlanError)
 
 
 def normalize_spec(spec):
