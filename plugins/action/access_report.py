@@ -7,13 +7,13 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import os
-import tempfile
 
 from ansible.errors import AnsibleActionFail
 from ansible.module_utils.common.text.converters import to_bytes
 from ansible.plugins.action import ActionBase
 
 from ansible_collections.pgsec.hardening.plugins.module_utils import audit_report
+from ansible_collections.pgsec.hardening.plugins.module_utils.files import write_file
 
 FORMATS = {'json': ('json', audit_report.to_json), 'markdown': ('md', audit_report.to_markdown),
            'html': ('html', audit_report.to_html)}
@@ -29,19 +29,6 @@ def host_entry(result):
     if result.get('failed'):
         return {'failed': result.get('msg', 'audit failed')}
     return result.get('findings', [])
-
-
-def write_atomically(path, data):
-    directory = os.path.dirname(path)
-    handle, tmp = tempfile.mkstemp(dir=directory, prefix='.' + os.path.basename(path))
-    try:
-        with os.fdopen(handle, 'wb') as out:
-            out.write(to_bytes(data))
-        os.chmod(tmp, 0o644)
-        os.rename(tmp, path)
-    except Exception:
-        os.unlink(tmp)
-        raise
 
 
 class ActionModule(ActionBase):
@@ -77,7 +64,9 @@ class ActionModule(ActionBase):
         for fmt in args['formats']:
             extension, render = FORMATS[fmt]
             path = os.path.join(dest, '%s.%s' % (REPORT_NAME, extension))
-            write_atomically(path, render(summary, hosts, title=args['title']))
+            # a report of the controller's user, readable by all, whoever wrote the previous one
+            write_file(None, path, to_bytes(render(summary, hosts, title=args['title'])), mode=0o644,
+                       uid=os.geteuid(), gid=os.getegid(), keep=False, make_dirs=None)
             files[fmt] = path
         threshold = args['fail_on_severity']
         result.update(changed=bool(files), files=files, summary=summary,

@@ -50,7 +50,8 @@ def write_file(module, path, content, mode=None, uid=None, gid=None, backup=Fals
 
     mode, uid, gid: of the new file (None: those of the file replaced, else 0o600 / root). With keep
     (the default) an existing file keeps its own owner and mode and these only apply to a new file.
-    make_dirs: mode of missing parent directories (None: they must exist).
+    make_dirs: mode of missing parent directories (None: they must exist). module: the AnsibleModule
+    whose SELinux helpers keep or set the context (None: a plain rename, as on the controller).
     """
     directory = os.path.dirname(path)
     if make_dirs is not None and not os.path.isdir(directory):
@@ -67,22 +68,27 @@ def write_file(module, path, content, mode=None, uid=None, gid=None, backup=Fals
     handle, temporary = tempfile.mkstemp(prefix='.pgsec-', dir=directory)
     try:
         with os.fdopen(handle, 'wb') as out:
-            if uid is not None or gid is not None:
+            made = os.fstat(out.fileno())
+            if (uid is not None and uid != made.st_uid) or (gid is not None and gid != made.st_gid):
                 os.fchown(out.fileno(), -1 if uid is None else uid, -1 if gid is None else gid)
             os.fchmod(out.fileno(), 0o600 if mode is None else mode)
             out.write(data)
             out.flush()
             os.fsync(out.fileno())
-        if existing is None or keep:
-            # a new file gets the default SELinux context; a replaced one keeps its owner, mode and
-            # context (the temporary file already has the owner and mode)
+        if module is not None and existing is not None and keep:
+            # the replaced file's owner, mode and SELinux context (the temporary file has the same owner and mode)
             module.atomic_move(temporary, path)
         else:
-            # owner and mode as set above; the SELinux context of the replaced file is kept by hand
-            context = module.selinux_context(path) if existing is not None and module.selinux_enabled() else None
-            module.atomic_move(temporary, path, keep_dest_attrs=False)
-            if context:
+            # Not atomic_move: for a new file it resets mode (0666 & ~umask) and owner after the rename, so the
+            # content would be readable with looser permissions than asked for.
+            context = None
+            if module is not None and existing is not None and module.selinux_enabled():
+                context = module.selinux_context(path)
+            os.rename(temporary, path)
+            if module is not None and context:
                 module.set_context_if_different(path, context, False)
+            elif module is not None:
+                module.set_default_selinux_context(path, False)
     except Exception:
         if os.path.exists(temporary):
             os.unlink(temporary)
