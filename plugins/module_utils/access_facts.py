@@ -39,6 +39,7 @@ from ansible_collections.pgsec.hardening.plugins.module_utils.pg_config import (
 )
 from ansible_collections.pgsec.hardening.plugins.module_utils.pg_files import local_list_dir, local_read_file
 from ansible_collections.pgsec.hardening.plugins.module_utils.pg_hba import parse_hba
+from ansible_collections.pgsec.hardening.plugins.module_utils.psql import as_user, run_psql
 from ansible_collections.pgsec.hardening.plugins.module_utils.x509 import inspect_tls
 
 FACTS_VERSION = 1
@@ -362,20 +363,11 @@ class ClusterFacts(object):
     def error(self, what, message):
         self.errors.append({'step': what, 'message': message})
 
-    def _as_server_user(self, argv):
-        if os.geteuid() == 0 and self.server_user and self.server_user != 'root':
-            runuser = self.io.which('runuser')
-            if runuser:
-                return [runuser, '-u', self.server_user, '--'] + argv
-        return argv
-
     def psql(self, sql, socket_dir, port):
         psql = self.io.which('psql', [self.cluster['bindir']] if self.cluster['bindir'] else [])
         if not psql:
             return None, 'psql not found'
-        argv = self._as_server_user([psql, '-X', '-A', '-t', '-q', '-h', socket_dir, '-p', str(port),
-                                     '-d', 'postgres', '-v', 'ON_ERROR_STOP=1', '-c', sql])
-        rc, out, err = self.io.run(argv, environ_update={'PGCONNECT_TIMEOUT': '5', 'LC_ALL': 'C'})
+        rc, out, err = run_psql(self.io, psql, sql, socket_dir, port, self.server_user, only_as_root=True)
         if rc != 0:
             return None, (err or out).strip()[:500]
         return out, None
@@ -463,7 +455,8 @@ class ClusterFacts(object):
         for name, entry in sorted(settings.items()):
             if entry['source'] != 'default' or entry['vartype'] not in ('INTEGER', 'BOOLEAN', 'REAL'):
                 continue
-            rc, out, err = self.io.run(self._as_server_user([binary, '-D', config_dir, '-C', name]))
+            rc, out, err = self.io.run(as_user(self.io, self.server_user, [binary, '-D', config_dir, '-C', name],
+                                               only_as_root=True))
             if rc == 0:
                 entry['value'] = entry['boot_val'] = normalize_value(name, parse_postgres_c_output(out))
             else:

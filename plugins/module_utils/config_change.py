@@ -30,6 +30,7 @@ from ansible_collections.pgsec.hardening.plugins.module_utils.managed_config imp
     same_value,
     staging_files,
 )
+from ansible_collections.pgsec.hardening.plugins.module_utils.psql import as_user
 from ansible_collections.pgsec.hardening.plugins.module_utils.server_control import (
     Cluster,
     ControlError,
@@ -100,8 +101,7 @@ def validate_staged(io, cluster, config_plan, settings, server_user):
         os.chown(stage, uid, gid)
         os.chmod(stage, 0o700)
         staged_conf = posixpath.join(stage, 'config', posixpath.basename(cluster['config_file']))
-        runuser = io.which('runuser')
-        prefix = [runuser, '-u', server_user, '--'] if runuser and server_user != 'root' else []
+        prefix = as_user(io, server_user, [])
         for name in sorted(settings):
             # -D: where pg_hba.conf is looked for when hba_file is not set (config in PGDATA).
             argv = prefix + [binary, '-D', posixpath.dirname(staged_conf), '-c', 'config_file=%s' % staged_conf,
