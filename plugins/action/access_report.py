@@ -10,10 +10,10 @@ import os
 
 from ansible.errors import AnsibleActionFail
 from ansible.module_utils.common.text.converters import to_bytes
-from ansible.plugins.action import ActionBase
 
 from ansible_collections.pgsec.hardening.plugins.module_utils import audit_report
 from ansible_collections.pgsec.hardening.plugins.module_utils.files import write_file
+from ansible_collections.pgsec.hardening.plugins.plugin_utils.controller_action import ControllerAction
 
 FORMATS = {'json': ('json', audit_report.to_json), 'markdown': ('md', audit_report.to_markdown),
            'html': ('html', audit_report.to_html)}
@@ -31,22 +31,17 @@ def host_entry(result):
     return result.get('findings', [])
 
 
-class ActionModule(ActionBase):
-    TRANSFERS_FILES = False
-    _requires_connection = False
+class ActionModule(ControllerAction):
+    ARGUMENT_SPEC = dict(
+        results=dict(type='dict', required=True),
+        dest=dict(type='path', required=True),
+        formats=dict(type='list', elements='str', choices=list(FORMATS), default=list(FORMATS)),
+        fail_on_severity=dict(type='str', default='none',
+                              choices=['none', 'info', 'low', 'medium', 'high', 'critical']),
+        title=dict(type='str', default='PostgreSQL access audit'),
+    )
 
-    def run(self, tmp=None, task_vars=None):
-        result = super(ActionModule, self).run(tmp, task_vars)
-        spec = dict(
-            results=dict(type='dict', required=True),
-            dest=dict(type='path', required=True),
-            formats=dict(type='list', elements='str', choices=list(FORMATS), default=list(FORMATS)),
-            fail_on_severity=dict(type='str', default='none',
-                                  choices=['none', 'info', 'low', 'medium', 'high', 'critical']),
-            title=dict(type='str', default='PostgreSQL access audit'),
-        )
-        validation, args = self.validate_argument_spec(argument_spec=spec)
-        del validation
+    def act(self, args, task_vars, result):
         hosts = {}
         for host, host_result in sorted(args['results'].items()):
             entry = host_entry(host_result)

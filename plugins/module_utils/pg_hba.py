@@ -157,6 +157,12 @@ def _display_token(text, quoted, keywords):
     return text
 
 
+def _refused(info, error):
+    """info with the error PostgreSQL would report for this address."""
+    info['error'] = error
+    return info
+
+
 def describe_address(address, netmask=None):
     """Classify a pg_hba address (+ optional netmask) into kind, cidr, family, prefix_len.
 
@@ -182,27 +188,21 @@ def describe_address(address, netmask=None):
     info['family'] = ip.version
     if slash:
         if netmask is not None:
-            info['error'] = 'both a CIDR mask and a netmask given'
-            return info
+            return _refused(info, 'both a CIDR mask and a netmask given')
         if not _CIDR_BITS.match(bits) or int(bits) > ip.max_prefixlen:
-            info['error'] = 'invalid CIDR mask in address "%s"' % address
-            return info
+            return _refused(info, 'invalid CIDR mask in address "%s"' % address)
         prefix = int(bits)
     else:
         if netmask is None:
-            info['error'] = 'end-of-line before netmask specification'
-            return info
+            return _refused(info, 'end-of-line before netmask specification')
         mask = parse_ip(netmask)
         if mask is None:
-            info['error'] = 'invalid IP mask "%s": Name or service not known' % netmask
-            return info
+            return _refused(info, 'invalid IP mask "%s": Name or service not known' % netmask)
         if mask.version != ip.version:
-            info['error'] = 'IP address and mask do not match'
-            return info
+            return _refused(info, 'IP address and mask do not match')
         prefix = netmask_to_prefix(mask)
         if prefix is None:
-            info['error'] = 'netmask "%s" is not contiguous; rule kept but has no CIDR form' % netmask
-            return info
+            return _refused(info, 'netmask "%s" is not contiguous; rule kept but has no CIDR form' % netmask)
     info['prefix_len'] = prefix
     info['cidr'] = format_network(ipaddress.ip_network('%s/%d' % (ip, prefix), strict=False))
     return info

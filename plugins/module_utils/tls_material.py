@@ -28,15 +28,15 @@ import tempfile
 from ansible_collections.pgsec.hardening.plugins.module_utils.addresses import format_ip, parse_ip
 from ansible_collections.pgsec.hardening.plugins.module_utils.files import backup_copy, write_file
 from ansible_collections.pgsec.hardening.plugins.module_utils.x509 import (
+    CRL_DATES,
     classify_key_error,
     inspect_tls,
     key_pubout_argv,
-    parse_openssl_date,
-    parse_rfc2253,
     parse_verify_output,
     parse_x509_summary,
     public_key_body,
     public_keys_match,
+    read_openssl_field,
     safe_error_text,
     x509_pubkey_argv,
     x509_summary_argv,
@@ -125,14 +125,8 @@ def parse_crl_info(text):
     info = {'issuer': None, 'issuer_fields': [], 'last_update': None, 'next_update': None}
     for line in (text or '').splitlines():
         key, equals, value = line.partition('=')
-        if not equals:
-            continue
-        if key == 'issuer':
-            info['issuer'] = value.strip()
-            info['issuer_fields'] = parse_rfc2253(value)
-        elif key in ('lastUpdate', 'nextUpdate'):
-            date = parse_openssl_date(value)
-            info['last_update' if key == 'lastUpdate' else 'next_update'] = date.isoformat() if date else None
+        if equals and key != 'subject':
+            read_openssl_field(info, key, value, CRL_DATES)
     return info
 
 
