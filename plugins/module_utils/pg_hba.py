@@ -214,6 +214,16 @@ def _new_rule(path, line, text):
             'method': None, 'options': {}, 'error': None, 'text': text}
 
 
+def _single(fields, missing, what):
+    """((text, quoted), None) of the next field when it holds one value, else (None, PostgreSQL's error)."""
+    if not fields:
+        return None, 'end-of-line before %s' % missing
+    values = fields.pop(0)
+    if len(values) > 1:
+        return None, 'multiple values specified for %s' % what
+    return values[0], None
+
+
 def _check_rule(fields, rule):
     """Fill rule from tokenized fields like parse_hba_line; returns an error message or None."""
     fields = list(fields)
@@ -242,23 +252,19 @@ def _check_rule(fields, rule):
         else:
             needs_mask = '/' not in text and parse_ip(text) is not None
             if needs_mask:
-                if not fields:
-                    return 'end-of-line before netmask specification'
-                netmask = fields.pop(0)
-                if len(netmask) > 1:
-                    return 'multiple values specified for netmask'
-                rule['netmask'] = netmask[0][0]
+                netmask, error = _single(fields, 'netmask specification', 'netmask')
+                if error:
+                    return error
+                rule['netmask'] = netmask[0]
             info = describe_address(text, rule['netmask'])
             error = info.pop('error')
             rule.update(info)
             if error and rule['prefix_len'] is None and not error.startswith('netmask "'):
                 return error
-    if not fields:
-        return 'end-of-line before authentication method'
-    method = fields.pop(0)
-    if len(method) > 1:
-        return 'multiple values specified for authentication type'
-    rule['method'] = method[0][0]
+    method, error = _single(fields, 'authentication method', 'authentication type')
+    if error:
+        return error
+    rule['method'] = method[0]
     error = _check_method(rule)
     if error:
         return error
