@@ -27,53 +27,18 @@ from ansible_collections.pgsec.hardening.plugins.module_utils.policy.context imp
     _rules_text,
     _worst,
 )
+from ansible_collections.pgsec.hardening.plugins.module_utils.policy.context import Catalogue
 
 
-# The controls of this area, each checked by _check_<id> below.
-CONTROLS = (
-    # id, scope, severity, title, reference, remediation
-    ('hba.valid', 'cluster', 'high', 'pg_hba.conf is valid',
-     'PostgreSQL documentation: pg_hba_file_rules (a pg_hba.conf with errors is not loaded)',
-     'Fix the lines reported and reload; PostgreSQL keeps the old rules (or refuses to start) until then.'),
-    ('hba.ssl_required', 'cluster', 'high', 'Client connections over TCP must use SSL',
-     CIS + ' 6.8 (TCP only over hostssl; loopback lines included under cis, 5.8)',
-     "Turn accepting 'host'/'hostnossl' lines into 'hostssl' lines and reject 'hostnossl' connections "
-     "from the clients' networks."),
-    ('hba.no_all_addresses', 'cluster', 'high', 'No rule accepts connections from any address',
-     CIS + ' 5.9',
-     'Replace 0.0.0.0/0, ::/0 and "all" with the networks of pgsec_clients (under cis in reject lines too: '
-     'reject per client network instead).'),
-    ('hba.range_size', 'cluster', 'medium', 'Authorized address ranges are narrow',
-     CIS + ' 5.9 (at most /16 for IPv4, /48 for IPv6; pgsec_hba_max_prefix_v4 / pgsec_hba_max_prefix_v6)',
-     'Narrow the address ranges to the clients\' networks.'),
-    ('hba.sources_within_policy', 'cluster', 'medium', 'pg_hba.conf admits exactly the clients of the policy',
-     'pgsec.hardening policy: pg_hba sources derived from pgsec_clients',
-     'Let the hardening roles write pg_hba.conf from pgsec_clients, or add the missing clients to the policy.'),
-    ('hba.auth_method', 'cluster', 'high', 'Strong authentication methods',
-     CIS + ' 5.4, 5.12 (local lines: 5.3)',
-     'Use scram-sha-256 (or cert/gss) for TCP, peer for local lines, set password_encryption = scram-sha-256 '
-     'and reset passwords still stored as MD5.'),
-    ('hba.specific_targets', 'cluster', 'medium', 'TCP rules name specific databases and users',
-     CIS + ' 5.10',
-     "Replace 'all' in the database and user columns of TCP lines with the databases and users of each client."),
-    ('hba.no_remote_superuser', 'cluster', 'high', 'Superusers cannot log in remotely',
-     CIS + ' 5.11',
-     'Do not list postgres (or other superusers) or "all" users in non-loopback TCP lines; administer '
-     'through the Unix socket.'),
-    ('hba.localhost_tcp', 'cluster', 'low', 'No TCP rules for the loopback interface',
-     CIS + ' 5.8',
-     'Remove host lines for 127.0.0.1/::1 and connect locally through the Unix socket.'),
-    ('hba.reject_unmatched', 'cluster', 'low', 'pg_hba.conf ends TCP rules with an explicit reject',
-     'pgsec.hardening policy: PostgreSQL itself refuses unmatched TCP connections (explicit final rejects; '
-     'under cis per client network, as CIS 5.9 allows no 0.0.0.0/0)',
-     "Add 'host all all 0.0.0.0/0 reject' and 'host all all ::/0 reject' (or 'host all all all reject') "
-     "after the last accepting TCP line; under cis 'hostssl all all NETWORK reject' after the client lines "
-     "and 'hostnossl all all NETWORK reject' for each client network."),
-)
+CONTROLS = Catalogue()  # this area's controls: @CONTROLS.check above each check
 
 
 # ---------------------------------------------------------------------------- pg_hba
 
+@CONTROLS.check(
+    'hba.valid', 'cluster', 'high', 'pg_hba.conf is valid',
+    'PostgreSQL documentation: pg_hba_file_rules (a pg_hba.conf with errors is not loaded)',
+    'Fix the lines reported and reload; PostgreSQL keeps the old rules (or refuses to start) until then.')
 def _check_hba_valid(ctx):
     hba = ctx.hba
     subject = hba.get('file') or 'pg_hba.conf'
@@ -91,6 +56,11 @@ def _check_hba_valid(ctx):
     return _outcome('pass', subject, expected, '%d rules, no errors' % len(rules))
 
 
+@CONTROLS.check(
+    'hba.ssl_required', 'cluster', 'high', 'Client connections over TCP must use SSL',
+    CIS + ' 6.8 (TCP only over hostssl; loopback lines included under cis, 5.8)',
+    "Turn accepting 'host'/'hostnossl' lines into 'hostssl' lines and reject 'hostnossl' connections "
+    "from the clients' networks.")
 def _check_hba_ssl_required(ctx):
     expected = 'every accepting TCP rule is hostssl (hostnossl only to reject)'
     if not ctx.cis:
@@ -116,6 +86,11 @@ def _check_hba_ssl_required(ctx):
     return _outcome('pass', 'pg_hba.conf', expected, '; '.join([actual] + notes))
 
 
+@CONTROLS.check(
+    'hba.no_all_addresses', 'cluster', 'high', 'No rule accepts connections from any address',
+    CIS + ' 5.9',
+    'Replace 0.0.0.0/0, ::/0 and "all" with the networks of pgsec_clients (under cis in reject lines too: '
+    'reject per client network instead).')
 def _check_hba_no_all_addresses(ctx):
     if ctx.cis:
         # as auditors read 5.9: no line for every address at all, reject lines included
@@ -139,6 +114,10 @@ def _check_hba_no_all_addresses(ctx):
     return _outcome('pass', 'pg_hba.conf', expected, 'no accepting rule covers every address')
 
 
+@CONTROLS.check(
+    'hba.range_size', 'cluster', 'medium', 'Authorized address ranges are narrow',
+    CIS + ' 5.9 (at most /16 for IPv4, /48 for IPv6; pgsec_hba_max_prefix_v4 / pgsec_hba_max_prefix_v6)',
+    'Narrow the address ranges to the clients\' networks.')
 def _check_hba_range_size(ctx):
     max4, max6 = ctx.policy['pgsec_hba_max_prefix_v4'], ctx.policy['pgsec_hba_max_prefix_v6']
     expected = 'IPv4 ranges /%d or narrower, IPv6 /%d or narrower' % (max4, max6)
@@ -164,6 +143,10 @@ def _check_hba_range_size(ctx):
                     '; '.join(['every accepting range is within the limits'] + notes))
 
 
+@CONTROLS.check(
+    'hba.sources_within_policy', 'cluster', 'medium', 'pg_hba.conf admits exactly the clients of the policy',
+    'pgsec.hardening policy: pg_hba sources derived from pgsec_clients',
+    'Let the hardening roles write pg_hba.conf from pgsec_clients, or add the missing clients to the policy.')
 def _check_hba_sources_within_policy(ctx):
     sources = client_sources(ctx.policy)
     expected = ('accepting non-loopback TCP rules only for %s' % ', '.join(sources) if sources
@@ -199,6 +182,11 @@ def _check_hba_sources_within_policy(ctx):
 _TCP_METHOD_SEVERITY = {'trust': 'critical', 'password': 'high', 'ident': 'high', 'md5': 'medium'}
 
 
+@CONTROLS.check(
+    'hba.auth_method', 'cluster', 'high', 'Strong authentication methods',
+    CIS + ' 5.4, 5.12 (local lines: 5.3)',
+    'Use scram-sha-256 (or cert/gss) for TCP, peer for local lines, set password_encryption = scram-sha-256 '
+    'and reset passwords still stored as MD5.')
 def _check_hba_auth_method(ctx):
     expected = 'TCP: scram-sha-256, cert or gss (never trust, password, md5, ident); local: %s; ' \
                'password_encryption = scram-sha-256' % ('peer' if ctx.cis else 'not trust')
@@ -235,6 +223,10 @@ def _broad_targets(rule, cis):
             or any(name in CIS_BROAD_USERS or name[:1] in ('/', '@') for name in users))
 
 
+@CONTROLS.check(
+    'hba.specific_targets', 'cluster', 'medium', 'TCP rules name specific databases and users',
+    CIS + ' 5.10',
+    "Replace 'all' in the database and user columns of TCP lines with the databases and users of each client.")
 def _check_hba_specific_targets(ctx):
     expected = "TCP rules name databases and users, not 'all'"
     if ctx.cis:
@@ -252,6 +244,11 @@ def _check_hba_specific_targets(ctx):
                     'info')
 
 
+@CONTROLS.check(
+    'hba.no_remote_superuser', 'cluster', 'high', 'Superusers cannot log in remotely',
+    CIS + ' 5.11',
+    'Do not list postgres (or other superusers) or "all" users in non-loopback TCP lines; administer '
+    'through the Unix socket.')
 def _check_hba_no_remote_superuser(ctx):
     expected = 'no non-loopback TCP rule for postgres, the server user or all users'
     names = {'all', 'postgres', ctx.server_user}
@@ -267,6 +264,10 @@ def _check_hba_no_remote_superuser(ctx):
                            "'SELECT rolname FROM pg_roles WHERE rolsuper')", 'medium')
 
 
+@CONTROLS.check(
+    'hba.localhost_tcp', 'cluster', 'low', 'No TCP rules for the loopback interface',
+    CIS + ' 5.8',
+    'Remove host lines for 127.0.0.1/::1 and connect locally through the Unix socket.')
 def _check_hba_localhost_tcp(ctx):
     expected = 'no TCP rules for 127.0.0.1 / ::1 (use the Unix socket)'
     offending = [rule for rule in ctx.tcp_rules() if _rule_is_loopback(rule)]
@@ -316,6 +317,13 @@ def _unclosed(rules, accepting):
     return open_rules
 
 
+@CONTROLS.check(
+    'hba.reject_unmatched', 'cluster', 'low', 'pg_hba.conf ends TCP rules with an explicit reject',
+    'pgsec.hardening policy: PostgreSQL itself refuses unmatched TCP connections (explicit final rejects; '
+    'under cis per client network, as CIS 5.9 allows no 0.0.0.0/0)',
+    "Add 'host all all 0.0.0.0/0 reject' and 'host all all ::/0 reject' (or 'host all all all reject') "
+    "after the last accepting TCP line; under cis 'hostssl all all NETWORK reject' after the client lines "
+    "and 'hostnossl all all NETWORK reject' for each client network.")
 def _check_hba_reject_unmatched(ctx):
     expected = "a final 'host all all 0.0.0.0/0 reject' and '::/0 reject' (or 'all') after the last accepting TCP rule"
     rules = [rule for rule in ctx.hba_rules() if rule.get('type') in _TCP_TYPES]

@@ -14,33 +14,10 @@ from ansible_collections.pgsec.hardening.plugins.module_utils.addresses import (
 from ansible_collections.pgsec.hardening.plugins.module_utils.policy.model import MissingFacts
 from ansible_collections.pgsec.hardening.plugins.module_utils.policy.listen import client_sources
 from ansible_collections.pgsec.hardening.plugins.module_utils.policy.context import _outcome
+from ansible_collections.pgsec.hardening.plugins.module_utils.policy.context import Catalogue
 
 
-# The controls of this area; host and port scope, checked below (manual: by a person).
-CONTROLS = (
-    # id, scope, severity, title, reference, remediation
-    ('firewall.active', 'host', 'high', 'A host firewall is active',
-     'pgsec.hardening policy: host firewall for the PostgreSQL port (defense in depth)',
-     'Enable the firewall backend of pgsec_firewall_backend (the pgsec.hardening firewall role does this).'),
-    ('firewall.port_filtered', 'port', 'high', 'The PostgreSQL port is filtered by default',
-     'pgsec.hardening policy: host firewall for the PostgreSQL port (defense in depth)',
-     'Drop or reject new connections to the port by default, for IPv4 and IPv6, and allow only the clients.'),
-    ('firewall.sources_within_policy', 'port', 'medium', 'The firewall admits only the clients of the policy',
-     'pgsec.hardening policy: firewall sources derived from pgsec_clients',
-     'Allow the port only from the sources of pgsec_clients.'),
-    ('manual.physical_access', 'host', 'info', 'Physical access to the host is restricted',
-     'Organisational control: physical security of database hosts (not automatable)',
-     'Confirm that only authorised staff can reach the hardware, consoles and backups of this host '
-     '(data centre access lists, locked racks, console/IPMI credentials), and record the evidence.'),
-    ('manual.provider_attestation', 'host', 'info', "The hosting provider's controls are attested",
-     'Organisational control: SOC 2 Type II / SOC 3 report of the hosting provider (not automatable)',
-     "Obtain and review the provider's current SOC 2 Type II (or SOC 3) report, check that it covers the "
-     'region/service hosting this server and note the complementary user-entity controls you must run.'),
-    ('manual.network_segregation', 'host', 'info', 'Database hosts are on a segregated network',
-     'Organisational control: network segregation (VLAN / VPC / security groups) (not automatable)',
-     'Confirm that this host sits in a database network segment (VLAN, VPC subnet, security group) '
-     'reachable only from application networks and administrators, independently of the host firewall.'),
-)
+CONTROLS = Catalogue()  # this area's controls: @CONTROLS.check above each check
 
 
 # ---------------------------------------------------------------------------- firewall and host
@@ -61,6 +38,10 @@ def _backend_matches(wanted, backend):
     return backend == wanted
 
 
+@CONTROLS.check(
+    'firewall.active', 'host', 'high', 'A host firewall is active',
+    'pgsec.hardening policy: host firewall for the PostgreSQL port (defense in depth)',
+    'Enable the firewall backend of pgsec_firewall_backend (the pgsec.hardening firewall role does this).')
 def _check_firewall_active(host_facts, policy):
     wanted = policy['pgsec_firewall_backend']
     expected = 'an active host firewall (%s)' % ('any backend' if wanted == 'auto' else wanted)
@@ -111,6 +92,10 @@ def _port_summary(host_facts, port):
     return summary
 
 
+@CONTROLS.check(
+    'firewall.port_filtered', 'port', 'high', 'The PostgreSQL port is filtered by default',
+    'pgsec.hardening policy: host firewall for the PostgreSQL port (defense in depth)',
+    'Drop or reject new connections to the port by default, for IPv4 and IPv6, and allow only the clients.')
 def _check_firewall_port_filtered(host_facts, policy, port, clusters):
     subject = 'tcp/%s' % port
     expected = 'new connections dropped or rejected by default for IPv4 and IPv6'
@@ -135,6 +120,10 @@ def _check_firewall_port_filtered(host_facts, policy, port, clusters):
     return _outcome('fail', subject, expected, '; '.join(parts), severity)
 
 
+@CONTROLS.check(
+    'firewall.sources_within_policy', 'port', 'medium', 'The firewall admits only the clients of the policy',
+    'pgsec.hardening policy: firewall sources derived from pgsec_clients',
+    'Allow the port only from the sources of pgsec_clients.')
 def _check_firewall_sources(host_facts, policy, port):
     subject = 'tcp/%s' % port
     sources = client_sources(policy)
@@ -175,3 +164,21 @@ _MANUAL_EXPECTED = {
 def _manual(control_id):
     return _outcome('manual', 'host', _MANUAL_EXPECTED[control_id],
                     'not automatable: verify it and keep the evidence (see remediation)', 'info')
+
+
+# Controls a person judges (no check function: evaluate reports them as manual).
+CONTROLS.add(
+    'manual.physical_access', 'host', 'info', 'Physical access to the host is restricted',
+    'Organisational control: physical security of database hosts (not automatable)',
+    'Confirm that only authorised staff can reach the hardware, consoles and backups of this host '
+    '(data centre access lists, locked racks, console/IPMI credentials), and record the evidence.')
+CONTROLS.add(
+    'manual.provider_attestation', 'host', 'info', "The hosting provider's controls are attested",
+    'Organisational control: SOC 2 Type II / SOC 3 report of the hosting provider (not automatable)',
+    "Obtain and review the provider's current SOC 2 Type II (or SOC 3) report, check that it covers the "
+    'region/service hosting this server and note the complementary user-entity controls you must run.')
+CONTROLS.add(
+    'manual.network_segregation', 'host', 'info', 'Database hosts are on a segregated network',
+    'Organisational control: network segregation (VLAN / VPC / security groups) (not automatable)',
+    'Confirm that this host sits in a database network segment (VLAN, VPC subnet, security group) '
+    'reachable only from application networks and administrators, independently of the host firewall.')

@@ -24,27 +24,19 @@ from ansible_collections.pgsec.hardening.plugins.module_utils.policy.context imp
     _outcome,
     _quote,
 )
+from ansible_collections.pgsec.hardening.plugins.module_utils.policy.context import Catalogue
 
 
-# The controls of this area, each checked by _check_<id> below.
-CONTROLS = (
-    # id, scope, severity, title, reference, remediation
-    ('listen.not_wildcard', 'cluster', 'high', 'listen_addresses is not a wildcard',
-     CIS + ' 5.2',
-     "Set listen_addresses to the specific addresses clients use ('' for Unix sockets only) and restart; "
-     "the pgsec.hardening listen role derives them from pgsec_clients."),
-    ('listen.within_policy', 'cluster', 'medium', 'The server listens only where clients need it',
-     'pgsec.hardening policy: listen_addresses derived from pgsec_clients (Unix sockets only without clients)',
-     'Set listen_addresses to the expected addresses (or adjust pgsec_clients / pgsec_listen_addresses) and restart.'),
-    ('listen.auto_conf_override', 'cluster', 'medium', 'No access setting is overridden by ALTER SYSTEM',
-     'PostgreSQL documentation: ALTER SYSTEM (postgresql.auto.conf is read last and wins)',
-     'Remove the override with ALTER SYSTEM RESET <name> (then reload or restart) and keep the setting '
-     'in postgresql.conf, where the hardening roles manage it.'),
-)
+CONTROLS = Catalogue()  # this area's controls: @CONTROLS.check above each check
 
 
 # ---------------------------------------------------------------------------- listen
 
+@CONTROLS.check(
+    'listen.not_wildcard', 'cluster', 'high', 'listen_addresses is not a wildcard',
+    CIS + ' 5.2',
+    "Set listen_addresses to the specific addresses clients use ('' for Unix sockets only) and restart; "
+    "the pgsec.hardening listen role derives them from pgsec_clients.")
 def _check_listen_not_wildcard(ctx):
     entry = ctx.setting('listen_addresses')
     values = [('listen_addresses', entry.get('value') or '')]
@@ -99,6 +91,10 @@ def _expected_listen(ctx):
     return expected, 'addresses on the networks of pgsec_clients'
 
 
+@CONTROLS.check(
+    'listen.within_policy', 'cluster', 'medium', 'The server listens only where clients need it',
+    'pgsec.hardening policy: listen_addresses derived from pgsec_clients (Unix sockets only without clients)',
+    'Set listen_addresses to the expected addresses (or adjust pgsec_clients / pgsec_listen_addresses) and restart.')
 def _check_listen_within_policy(ctx):
     entry = ctx.setting('listen_addresses')
     value = entry.get('value') or ''
@@ -147,6 +143,11 @@ def _shown_value(name, value):
     return _quote(value)
 
 
+@CONTROLS.check(
+    'listen.auto_conf_override', 'cluster', 'medium', 'No access setting is overridden by ALTER SYSTEM',
+    'PostgreSQL documentation: ALTER SYSTEM (postgresql.auto.conf is read last and wins)',
+    'Remove the override with ALTER SYSTEM RESET <name> (then reload or restart) and keep the setting '
+    'in postgresql.conf, where the hardening roles manage it.')
 def _check_auto_conf_override(ctx):
     auto_conf = ctx.cluster.get('auto_conf_file')
     overrides = []

@@ -14,23 +14,10 @@ from ansible_collections.pgsec.hardening.plugins.module_utils.policy.context imp
     _same_path,
     _worst,
 )
+from ansible_collections.pgsec.hardening.plugins.module_utils.policy.context import Catalogue
 
 
-# The controls of this area, each checked by _check_<id> below.
-CONTROLS = (
-    # id, scope, severity, title, reference, remediation
-    ('socket.permissions', 'cluster', 'high', 'unix_socket_permissions is not world-accessible',
-     'pgdsat 2.6',
-     'Set unix_socket_permissions to pgsec_unix_socket_permissions (0770 with unix_socket_group, or 0700) and restart.'),
-    ('socket.files', 'cluster', 'high', 'Live Unix socket files have the intended mode and group',
-     'pgdsat 2.6 (applied to the live socket files)',
-     'Set unix_socket_permissions / unix_socket_group as the policy says and restart; the server sets them '
-     'on the socket file when it starts.'),
-    ('socket.directories', 'cluster', 'medium', 'Socket directories cannot be used to spoof the server',
-     'PostgreSQL documentation: Preventing Server Spoofing (unix_socket_directories)',
-     'Put the sockets in a directory only the server user (and the allowed group) can write, such as '
-     '/run/postgresql with mode 2775 or stricter, as listed in pgsec_socket_directories.'),
-)
+CONTROLS = Catalogue()  # this area's controls: @CONTROLS.check above each check
 
 
 # ---------------------------------------------------------------------------- sockets
@@ -50,6 +37,10 @@ def _socket_mode(ctx):
     return mode, text
 
 
+@CONTROLS.check(
+    'socket.permissions', 'cluster', 'high', 'unix_socket_permissions is not world-accessible',
+    'pgdsat 2.6',
+    'Set unix_socket_permissions to pgsec_unix_socket_permissions (0770 with unix_socket_group, or 0700) and restart.')
 def _check_socket_permissions(ctx):
     mode, text = _socket_mode(ctx)
     group = ctx.value('unix_socket_group', '') or ''
@@ -79,6 +70,11 @@ def _check_socket_permissions(ctx):
                     _worst([severity for severity, _problem in problems]))
 
 
+@CONTROLS.check(
+    'socket.files', 'cluster', 'high', 'Live Unix socket files have the intended mode and group',
+    'pgdsat 2.6 (applied to the live socket files)',
+    'Set unix_socket_permissions / unix_socket_group as the policy says and restart; the server sets them '
+    'on the socket file when it starts.')
 def _check_socket_files(ctx):
     wanted = ctx.policy['pgsec_unix_socket_permissions']
     wanted_group = ctx.policy['pgsec_unix_socket_group']
@@ -120,6 +116,11 @@ def _check_socket_files(ctx):
     return _outcome('fail', 'Unix socket files', expected, text, _worst(problems))
 
 
+@CONTROLS.check(
+    'socket.directories', 'cluster', 'medium', 'Socket directories cannot be used to spoof the server',
+    'PostgreSQL documentation: Preventing Server Spoofing (unix_socket_directories)',
+    'Put the sockets in a directory only the server user (and the allowed group) can write, such as '
+    '/run/postgresql with mode 2775 or stricter, as listed in pgsec_socket_directories.')
 def _check_socket_directories(ctx):
     directories = ctx.require('socket_directories')
     wanted = ctx.policy['pgsec_socket_directories']

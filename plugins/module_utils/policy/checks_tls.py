@@ -26,37 +26,19 @@ from ansible_collections.pgsec.hardening.plugins.module_utils.policy.context imp
     _quote,
     _worst,
 )
+from ansible_collections.pgsec.hardening.plugins.module_utils.policy.context import Catalogue
 
 
-# The controls of this area, each checked by _check_<id> below.
-CONTROLS = (
-    # id, scope, severity, title, reference, remediation
-    ('tls.enabled', 'cluster', 'high', 'TLS is enabled',
-     CIS + ' 6.8',
-     'Install a certificate and key, set ssl = on and reload; a server built without OpenSSL must be '
-     'replaced by a build with SSL support first.'),
-    ('tls.min_protocol', 'cluster', 'medium', 'Old TLS protocol versions are disabled',
-     CIS + ' 6.9',
-     'Set ssl_min_protocol_version to the required version and reload.'),
-    ('tls.ciphers', 'cluster', 'medium', 'No weak TLS cipher suites',
-     CIS + ' 6.10',
-     'Set ssl_ciphers to pgsec_tls_ciphers and reload.'),
-    ('tls.certificate', 'cluster', 'high', 'The server certificate is valid and matches its key',
-     'PostgreSQL documentation: SSL server files (ssl_cert_file, ssl_key_file, ssl_ca_file)',
-     'Install a current certificate (RSA >= 2048 or EC >= 256 bits, SHA-2 signature) that matches the key '
-     'and chains to ssl_ca_file, then reload.'),
-    ('tls.key_file', 'cluster', 'high', 'The private key file is readable only by the server',
-     'PostgreSQL documentation: SSL server files (private key permissions)',
-     'chown the key to the server user with mode 0600, or to root with the server group and mode 0640.'),
-    ('tls.key_passphrase', 'cluster', 'low', 'The private key is protected by a passphrase',
-     CIS + ' 6.8',
-     'Encrypt the key and set ssl_passphrase_command (and ssl_passphrase_command_supports_reload) '
-     'to a command that obtains the passphrase from a secret store.'),
-)
+CONTROLS = Catalogue()  # this area's controls: @CONTROLS.check above each check
 
 
 # ---------------------------------------------------------------------------- TLS
 
+@CONTROLS.check(
+    'tls.enabled', 'cluster', 'high', 'TLS is enabled',
+    CIS + ' 6.8',
+    'Install a certificate and key, set ssl = on and reload; a server built without OpenSSL must be '
+    'replaced by a build with SSL support first.')
 def _check_tls_enabled(ctx):
     ctx.setting('ssl')
     ssl_value = ctx.value('ssl', 'off')
@@ -88,6 +70,10 @@ def _tls_na(ctx, subject, expected):
     return None
 
 
+@CONTROLS.check(
+    'tls.min_protocol', 'cluster', 'medium', 'Old TLS protocol versions are disabled',
+    CIS + ' 6.9',
+    'Set ssl_min_protocol_version to the required version and reload.')
 def _check_tls_min_protocol(ctx):
     wanted = ctx.policy['pgsec_tls_min_protocol_version']
     expected = '%s or newer%s' % (wanted, ' (cis profile)' if ctx.cis else '')
@@ -113,6 +99,10 @@ def _check_tls_min_protocol(ctx):
     return _outcome('pass', 'ssl_min_protocol_version', expected, '; '.join(actual))
 
 
+@CONTROLS.check(
+    'tls.ciphers', 'cluster', 'medium', 'No weak TLS cipher suites',
+    CIS + ' 6.10',
+    'Set ssl_ciphers to pgsec_tls_ciphers and reload.')
 def _check_tls_ciphers(ctx):
     wanted = ctx.policy['pgsec_tls_ciphers']
     expected = '%s (pgsec_tls_ciphers): no NULL, EXPORT, RC4, DES, 3DES, MD5 or anonymous suites' % _quote(wanted)
@@ -191,6 +181,11 @@ def _certificate_summary(certificate, key, chain):
     return ', '.join(parts)
 
 
+@CONTROLS.check(
+    'tls.certificate', 'cluster', 'high', 'The server certificate is valid and matches its key',
+    'PostgreSQL documentation: SSL server files (ssl_cert_file, ssl_key_file, ssl_ca_file)',
+    'Install a current certificate (RSA >= 2048 or EC >= 256 bits, SHA-2 signature) that matches the key '
+    'and chains to ssl_ca_file, then reload.')
 def _check_tls_certificate(ctx):
     warn_days = ctx.policy['pgsec_tls_cert_warn_days']
     expected = ('a readable certificate, valid for more than %d days, matching its key, chaining to ssl_ca_file '
@@ -241,6 +236,10 @@ def _check_tls_certificate(ctx):
                     _worst([severity for severity, _problem in problems]))
 
 
+@CONTROLS.check(
+    'tls.key_file', 'cluster', 'high', 'The private key file is readable only by the server',
+    'PostgreSQL documentation: SSL server files (private key permissions)',
+    'chown the key to the server user with mode 0600, or to root with the server group and mode 0640.')
 def _check_tls_key_file(ctx):
     server_user = ctx.server_user
     expected = '0600 owned by %s, or 0640 owned by root with group %s; never world-readable' % (server_user, server_user)
@@ -281,6 +280,11 @@ def _check_tls_key_file(ctx):
                     actual + ': owned by %s; PostgreSQL accepts only %s or root' % (owner, server_user), 'high')
 
 
+@CONTROLS.check(
+    'tls.key_passphrase', 'cluster', 'low', 'The private key is protected by a passphrase',
+    CIS + ' 6.8',
+    'Encrypt the key and set ssl_passphrase_command (and ssl_passphrase_command_supports_reload) '
+    'to a command that obtains the passphrase from a secret store.')
 def _check_tls_key_passphrase(ctx):
     expected = ('key encrypted, ssl_passphrase_command set' if ctx.cis
                 else 'site decision (cis requires ssl_passphrase_command)')

@@ -226,19 +226,41 @@ def _rule_families(rule):
     return (4, 6)
 
 
-# The control this file checks; its check is below.
-CONTROLS = (
-    # id, scope, severity, title, reference, remediation
-    ('facts.complete', 'cluster', 'info', 'Facts were gathered completely',
-     'pgsec.hardening: postgresql_access_facts',
-     'Fix what the facts module could not read (see actual) and audit again.'),
-)
+class Catalogue(list):
+    """One area's controls: rows (id, scope, severity, title, reference, remediation), in order.
+
+    ``@CONTROLS.check(...)`` registers a control's metadata right above the function that checks it
+    (cluster scope: evaluate runs it for every cluster); ``CONTROLS.add(...)`` one without a check.
+    """
+
+    def __init__(self):
+        super(Catalogue, self).__init__()
+        self.checks = []
+
+    def add(self, control_id, scope, severity, title, reference, remediation):
+        self.append((control_id, scope, severity, title, reference, remediation))
+
+    def check(self, control_id, scope, severity, title, reference, remediation):
+        self.add(control_id, scope, severity, title, reference, remediation)
+
+        def register(function):
+            if scope == 'cluster':
+                self.checks.append((control_id, function))
+            return function
+        return register
+
+
+CONTROLS = Catalogue()  # this area's controls: @CONTROLS.check above each check
 
 
 def _cluster_not_gathered(ctx):
     raise MissingFacts('the facts of this cluster could not be gathered (%s)' % ctx.cluster_problem())
 
 
+@CONTROLS.check(
+    'facts.complete', 'cluster', 'info', 'Facts were gathered completely',
+    'pgsec.hardening: postgresql_access_facts',
+    'Fix what the facts module could not read (see actual) and audit again.')
 def _check_facts_complete(ctx):
     errors = ctx.cluster.get('errors') or []
     expected = 'every part of the cluster inspected'

@@ -16,40 +16,9 @@ from ansible_collections.pgsec.hardening.plugins.module_utils.policy.model impor
 from ansible_collections.pgsec.hardening.plugins.module_utils.policy.profiles import CIS_MAPPING
 from ansible_collections.pgsec.hardening.plugins.module_utils.policy.ciphers import redact
 from ansible_collections.pgsec.hardening.plugins.module_utils.policy.context import (
-    _check_facts_complete,
     _cluster_not_gathered,
     _Context,
     _outcome,
-)
-from ansible_collections.pgsec.hardening.plugins.module_utils.policy.checks_listen import (
-    _check_auto_conf_override,
-    _check_listen_not_wildcard,
-    _check_listen_within_policy,
-)
-from ansible_collections.pgsec.hardening.plugins.module_utils.policy.checks_sockets import (
-    _check_socket_directories,
-    _check_socket_files,
-    _check_socket_permissions,
-)
-from ansible_collections.pgsec.hardening.plugins.module_utils.policy.checks_tls import (
-    _check_tls_certificate,
-    _check_tls_ciphers,
-    _check_tls_enabled,
-    _check_tls_key_file,
-    _check_tls_key_passphrase,
-    _check_tls_min_protocol,
-)
-from ansible_collections.pgsec.hardening.plugins.module_utils.policy.checks_hba import (
-    _check_hba_auth_method,
-    _check_hba_localhost_tcp,
-    _check_hba_no_all_addresses,
-    _check_hba_no_remote_superuser,
-    _check_hba_range_size,
-    _check_hba_reject_unmatched,
-    _check_hba_sources_within_policy,
-    _check_hba_specific_targets,
-    _check_hba_ssl_required,
-    _check_hba_valid,
 )
 from ansible_collections.pgsec.hardening.plugins.module_utils.policy.checks_host import (
     _check_firewall_active,
@@ -61,39 +30,18 @@ from ansible_collections.pgsec.hardening.plugins.module_utils.policy.checks_host
 )
 
 
-CONTROLS = (context.CONTROLS + checks_listen.CONTROLS + checks_sockets.CONTROLS + checks_tls.CONTROLS
-            + checks_hba.CONTROLS + checks_host.CONTROLS)
+# Every area's catalogue, in report order; a new area is one more entry here.
+_AREAS = (context.CONTROLS, checks_listen.CONTROLS, checks_sockets.CONTROLS, checks_tls.CONTROLS,
+          checks_hba.CONTROLS, checks_host.CONTROLS)
+CONTROLS = tuple(row for area in _AREAS for row in area)
 _CONTROL_FIELDS = ('id', 'scope', 'severity', 'title', 'reference', 'remediation')
 CONTROL_IDS = tuple(control[0] for control in CONTROLS)
 
 
 # ---------------------------------------------------------------------------- evaluate
 
-_CLUSTER_CHECKS = (
-    ('facts.complete', _check_facts_complete),
-    ('listen.not_wildcard', _check_listen_not_wildcard),
-    ('listen.within_policy', _check_listen_within_policy),
-    ('listen.auto_conf_override', _check_auto_conf_override),
-    ('socket.permissions', _check_socket_permissions),
-    ('socket.files', _check_socket_files),
-    ('socket.directories', _check_socket_directories),
-    ('tls.enabled', _check_tls_enabled),
-    ('tls.min_protocol', _check_tls_min_protocol),
-    ('tls.ciphers', _check_tls_ciphers),
-    ('tls.certificate', _check_tls_certificate),
-    ('tls.key_file', _check_tls_key_file),
-    ('tls.key_passphrase', _check_tls_key_passphrase),
-    ('hba.valid', _check_hba_valid),
-    ('hba.ssl_required', _check_hba_ssl_required),
-    ('hba.no_all_addresses', _check_hba_no_all_addresses),
-    ('hba.range_size', _check_hba_range_size),
-    ('hba.sources_within_policy', _check_hba_sources_within_policy),
-    ('hba.auth_method', _check_hba_auth_method),
-    ('hba.specific_targets', _check_hba_specific_targets),
-    ('hba.no_remote_superuser', _check_hba_no_remote_superuser),
-    ('hba.localhost_tcp', _check_hba_localhost_tcp),
-    ('hba.reject_unmatched', _check_hba_reject_unmatched),
-)
+# The cluster checks, in catalogue order, as each area registered them (@CONTROLS.check).
+_CLUSTER_CHECKS = tuple(item for area in _AREAS for item in area.checks)
 _CONTROL_BY_ID = dict((control[0], dict(zip(_CONTROL_FIELDS, control))) for control in CONTROLS)
 _SUBJECT_OF = {
     'listen.not_wildcard': 'listen_addresses', 'listen.within_policy': 'listen_addresses',
