@@ -8,22 +8,9 @@ __metaclass__ = type
 
 from ansible_collections.pgsec.hardening.plugins.module_utils.addresses import format_ip, parse_ip
 from ansible_collections.pgsec.hardening.plugins.module_utils.pg_config import split_setting
-from ansible_collections.pgsec.hardening.plugins.module_utils.policy.model import (
-    CIS,
-    _SECRET_SETTING,
-    _WILDCARD_LISTEN,
-)
-from ansible_collections.pgsec.hardening.plugins.module_utils.policy.listen import (
-    derive_listen_addresses,
-    listen_addresses_for_clients,
-)
-from ansible_collections.pgsec.hardening.plugins.module_utils.policy.context import (
-    _address_is_loopback,
-    _expand_listen,
-    _listener_text,
-    _outcome,
-    _quote,
-)
+from ansible_collections.pgsec.hardening.plugins.module_utils.policy.model import CIS, _SECRET_SETTING, _WILDCARD_LISTEN
+from ansible_collections.pgsec.hardening.plugins.module_utils.policy.listen import derive_listen_addresses, listen_addresses_for_clients
+from ansible_collections.pgsec.hardening.plugins.module_utils.policy.context import _address_is_loopback, _expand_listen, _listener_text, _outcome, _quote
 from ansible_collections.pgsec.hardening.plugins.module_utils.policy.context import Catalogue
 
 

@@ -8,16 +8,8 @@ __metaclass__ = type
 
 import ipaddress
 
-from ansible_collections.pgsec.hardening.plugins.module_utils.addresses import (
-    format_ip,
-    format_network,
-    is_link_local,
-    is_loopback,
-    network_contains,
-    network_overlap,
-    parse_ip,
-    parse_network,
-)
+from ansible_collections.pgsec.hardening.plugins.module_utils.addresses import format_ip, format_network, is_link_local, is_loopback
+from ansible_collections.pgsec.hardening.plugins.module_utils.addresses import network_contains, network_overlap, parse_ip, parse_network
 
 
 def client_sources(policy):
