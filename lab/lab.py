@@ -5,6 +5,7 @@
   lab.py down                              stop everything the lab made
   lab.py restart NAME                      reboot one host (its disk survives)
   lab.py status                            what is running
+  lab.py standby NAME --of PRIMARY         make NAME a streaming standby of PRIMARY
 
 Network (all inside 198.18.0.0/15, on veths this lab creates):
   pgsec-mgmt  198.18.0.0/24  controller .1, hosts .10+  (SSH, Ansible)
@@ -393,6 +394,49 @@ def reset(name: str) -> None:
     print(f"lab: {name} reset in {time.monotonic() - started:.1f}s")
 
 
+REPLICATOR = "replicator"
+
+
+def make_standby(name: str, primary: str) -> None:
+    """Make NAME a streaming standby of PRIMARY (same PostgreSQL version, Debian layout, cluster main).
+
+    The primary gets a replication role and a `host replication` line for the standby, as DBAs set
+    them up; the standby's data directory is replaced by a pg_basebackup of the primary.
+    """
+    state = load_state()
+    for host in (name, primary):
+        if host not in state["hosts"]:
+            sys.exit(f"lab: no host {host}")
+    standby_entry, primary_entry = state["hosts"][name], state["hosts"][primary]
+    version = image.DISTRIBUTIONS[standby_entry["dist"]][1]
+    if version != image.DISTRIBUTIONS[primary_entry["dist"]][1]:
+        sys.exit(f"lab: {name} and {primary} run different PostgreSQL versions")
+    password = (STATE_DIR / "postgres-password").read_text().strip()
+    standby_app = standby_entry["addresses"]["app"]
+    conf = f"/etc/postgresql/{version}/main"
+    data = f"/var/lib/postgresql/{version}/main"
+    psql = "runuser -u postgres -- psql -XAtq -h /var/run/postgresql"
+    subprocess.run(ssh_args(primary_entry["addresses"]["mgmt"]) + [
+        f"set -e; cd /; {psql} -c \"DO \\$\\$BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '{REPLICATOR}') "
+        f"THEN CREATE ROLE {REPLICATOR} LOGIN REPLICATION; END IF; END\\$\\$\"; "
+        f"{psql} -c \"ALTER ROLE {REPLICATOR} PASSWORD '{password}'\"; "
+        f"grep -q '^host replication {REPLICATOR} {standby_app}/32' {conf}/pg_hba.conf || "
+        f"echo 'host replication {REPLICATOR} {standby_app}/32 scram-sha-256' >> {conf}/pg_hba.conf; "
+        f"{psql} -c 'SELECT pg_reload_conf()' >/dev/null"], check=True)
+    primary_app = primary_entry["addresses"]["app"]
+    subprocess.run(ssh_args(standby_entry["addresses"]["mgmt"]) + [
+        f"set -e; cd /; systemctl stop postgresql@{version}-main; rm -rf {data}; "
+        f"echo '{primary_app}:5432:replication:{REPLICATOR}:{password}' > /var/lib/postgresql/.pgpass; "
+        f"chown postgres: /var/lib/postgresql/.pgpass; chmod 0600 /var/lib/postgresql/.pgpass; "
+        f"runuser -u postgres -- pg_basebackup -h {primary_app} -U {REPLICATOR} -D {data} -R -X stream "
+        f"-C -S {name}; "
+        # pg_basebackup -R writes sslmode=disable when the primary has no TLS; leave libpq's default, as
+        # most standbys have it, so that the standby uses TLS once the primary offers it.
+        f"sed -i 's/ sslmode=disable / sslmode=prefer /' {data}/postgresql.auto.conf; "
+        f"systemctl start postgresql@{version}-main"], check=True)
+    print(f"lab: {name} streams from {primary}")
+
+
 def down() -> None:
     state = load_state()
     for name, entry in list(state["hosts"].items()):
@@ -443,6 +487,9 @@ def main() -> None:
     r = sub.add_parser("restart")
     r.add_argument("name")
     sub.add_parser("reset").add_argument("name")
+    s = sub.add_parser("standby", help="make a host a streaming standby of another")
+    s.add_argument("name")
+    s.add_argument("--of", required=True, metavar="PRIMARY")
     args = parser.parse_args()
     if os.geteuid() != 0:
         sys.exit("lab: must run as root (namespaces, mounts, nspawn)")
@@ -463,6 +510,8 @@ def main() -> None:
         restart(args.name)
     elif args.command == "reset":
         reset(args.name)
+    elif args.command == "standby":
+        make_standby(args.name, args.of)
 
 
 if __name__ == "__main__":

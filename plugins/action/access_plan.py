@@ -28,6 +28,12 @@ class ActionModule(ControllerAction):
         except PolicyError as exc:
             raise AnsibleActionFail(str(exc))
         result.update(plan)
+        guard = plan.get('guard') or {}
+        if guard.get('mode') == 'warn' and guard.get('messages'):
+            result['warnings'] = ['pgsec_lockout_guard: warn: this run cuts off: %s' % message
+                                  for message in guard['messages']]
+        if guard.get('notes'):
+            result.setdefault('warnings', []).extend(guard['notes'])
         result['changed'] = False
         return result
 

@@ -65,6 +65,7 @@ class ActionModule(ControllerAction):
             files[fmt] = path
         threshold = args['fail_on_severity']
         result.update(changed=bool(files), files=files, summary=summary,
+                      terminal=audit_report.to_terminal(summary, files),
                       stats=audit_report.set_stats_payload(summary),
                       host_stats=audit_report.host_stats_payload(summary),
                       exceeds_threshold=threshold != 'none' and audit_report.exceeds(summary, threshold))

@@ -27,6 +27,12 @@ from ansible_collections.pgsec.hardening.plugins.module_utils.firewall.parse imp
     parse_nft_json,
 )
 from ansible_collections.pgsec.hardening.plugins.module_utils.firewall.verdict import summarize_port
+from ansible_collections.pgsec.hardening.plugins.module_utils.live_access import (
+    LIVE_SQL,
+    LOG_TAIL_BYTES,
+    parse_established,
+    parse_live,
+)
 from ansible_collections.pgsec.hardening.plugins.module_utils.listeners import (
     is_wildcard,
     listeners_for_process,
@@ -92,6 +98,19 @@ class HostIO(object):
             return local_read_file(path)
         except (IOError, OSError):
             return None
+
+    def read_tail(self, path, size):
+        """The last size bytes of a file as text (from the start of a line), None if unreadable."""
+        try:
+            with open(path, 'rb') as handle:
+                handle.seek(0, os.SEEK_END)
+                length = handle.tell()
+                handle.seek(max(0, length - size))
+                data = handle.read()
+        except (IOError, OSError):
+            return None
+        text = data.decode('utf-8', 'replace')
+        return text if length <= size else text.split('\n', 1)[-1]
 
     def list_dir(self, path):
         try:
@@ -413,8 +432,44 @@ class ClusterFacts(object):
         facts['socket_directories'] = self._socket_directories(settings)
         facts['hba'] = self._hba(settings, hba_rules)
         facts['tls'] = self._tls(settings)
+        facts['live'] = self._live(facts['listeners']['unix'], settings) if server else None
         facts['errors'] = self.errors
         return facts
+
+    def _live(self, unix_listeners, settings):
+        """Sessions, walsenders, slots, MD5-era roles and established connections (live_access)."""
+        socket = unix_listeners[0]
+        out, problem = self.psql(LIVE_SQL, posixpath.dirname(socket['path']), socket['port'])
+        if problem:
+            self.error('live', problem)
+            return None
+        port = str((settings.get('port') or {}).get('value') or socket['port'])
+        ports = [int(port)] if port.isdigit() else None
+        established = []
+        for family, path in (('inet', '/proc/net/tcp'), ('inet6', '/proc/net/tcp6')):
+            text = self.io.read_file(path)
+            if text:
+                established += parse_established(text, family, ports)
+        try:
+            return parse_live(out, established, self._log_tail(out))
+        except ValueError as exc:
+            self.error('live', 'unreadable answer from psql: %s' % exc)
+            return None
+
+    def _log_tail(self, live_answer):
+        """The recent end of the server log: the collector's file, or Debian's pg_ctlcluster log."""
+        try:
+            current = json.loads(live_answer).get('logfile')
+        except (ValueError, AttributeError):
+            current = None
+        cluster = self.cluster
+        if current:
+            path = current if posixpath.isabs(current) else posixpath.join(cluster['data_directory'], current)
+        elif cluster['layout'] == 'debian':
+            path = '/var/log/postgresql/postgresql-%s-%s.log' % (cluster['version'], cluster['name'])
+        else:
+            return None
+        return self.io.read_tail(path, LOG_TAIL_BYTES)
 
     def _fd_targets(self, postmaster):
         base = '/proc/%d/fd' % postmaster['pid']

@@ -15,6 +15,7 @@ import functools
 import posixpath
 import re
 
+from ansible_collections.pgsec.hardening.plugins.module_utils import lockout_guard
 from ansible_collections.pgsec.hardening.plugins.module_utils.addresses import format_ip, parse_ip
 from ansible_collections.pgsec.hardening.plugins.module_utils.inputs import as_bool, fail
 from ansible_collections.pgsec.hardening.plugins.module_utils.policy import (
@@ -171,9 +172,11 @@ def plan_host(user, facts, host_groups=None, host_users=None, passphrase_given=F
     user = dict(user or {})
     policy = merge_policy(dict((key, value) for key, value in user.items()
                                if key not in ('pgsec_clusters', 'pgsec_socket_groups', 'pgsec_allow_restart',
-                                              'pgsec_listen_allow_wildcard')))
+                                              'pgsec_listen_allow_wildcard', 'pgsec_lockout_guard',
+                                              'pgsec_lockout_cut', 'pgsec_hba_md5_compat')))
     facts = facts or {}
     clusters = select_clusters(facts.get('clusters'), user.get('pgsec_clusters'))
+    check_guard_settings(policy, user)
     check_cis(policy, user, [cluster.get('server_user') or 'postgres' for cluster in clusters], passphrase_given)
     listen = plan_listen(policy, user, facts.get('interfaces'), facts.get('routes'))
     sockets = plan_sockets(policy, user, host_groups, host_users)
@@ -188,8 +191,36 @@ def plan_host(user, facts, host_groups=None, host_users=None, passphrase_given=F
         for problem in _cluster_problems(cluster):
             raise PolicyError(problem)
     enforcement = cis_enforcement(policy)
+    guard = plan_guard(policy, user, facts, clusters, listen['addresses'], enforcement)
+    policy['pgsec_clients'] = lockout_guard.apply_compat(policy['pgsec_clients'], guard['compat_clients'])
     return {'policy': policy, 'clusters': clusters, 'listen': dict(listen, settings=listen_settings),
-            'sockets': sockets, 'hba': enforcement['hba'], 'tls': enforcement['tls']}
+            'sockets': sockets, 'hba': enforcement['hba'], 'tls': enforcement['tls'], 'guard': guard}
+
+
+def check_guard_settings(policy, user):
+    """The guard's own variables; md5 lines are refused under cis before any other cis problem is listed."""
+    try:
+        _mode, _cut, compat = lockout_guard.guard_settings(user)
+    except lockout_guard.GuardInputError as exc:
+        raise PolicyError(str(exc))
+    if compat and policy.get('pgsec_profile') == 'cis':
+        _fail('pgsec_hba_md5_compat', compat, 'writes md5 lines, which pgsec_profile cis does not allow (CIS 5.4: '
+                                              'scram-sha-256 only); re-hash the MD5-era passwords instead')
+
+
+def plan_guard(policy, user, facts, clusters, listen_addresses, enforcement):
+    """The lockout guard on this plan; under pgsec_lockout_guard refuse, what it would cut is refused here."""
+    selected = set(cluster['id'] for cluster in clusters)
+    plan = {'clients': policy['pgsec_clients'], 'listen_addresses': list(listen_addresses),
+            'hba_managed': _flag(user, 'pgsec_hba_manage', True),
+            'firewall_managed': user.get('pgsec_firewall_backend', 'auto') != 'none',
+            'tls_required': bool(policy.get('pgsec_tls_enabled')),
+            'keep_loopback': _flag(user, 'pgsec_hba_keep_loopback', True) and enforcement['hba']['loopback_allowed']}
+    guard = lockout_guard.evaluate([c for c in facts.get('clusters') or [] if c.get('id') in selected], plan, user)
+    if guard['mode'] == 'refuse' and guard['messages']:
+        raise PolicyError('The new access would cut off what this server is serving now (pgsec_lockout_guard: refuse); '
+                          'nothing was changed.\n- ' + '\n- '.join(guard['messages']))
+    return guard
 
 
 def _add_server_users(sockets, clusters):

@@ -274,6 +274,35 @@ def _cluster_label(cluster):
     return 'Host-wide' if cluster is None else 'Cluster %s' % cluster
 
 
+def to_terminal(summary, files=None):
+    """Lines for the terminal: one row per host (state, failed controls by severity, worst), then the
+    reports' paths. People read the terminal first; the files stay the full record."""
+    columns = ('host', 'state', 'clusters', 'failed') + SEVERITIES + ('manual',)
+    rows = []
+    for host in summary['host_order']:
+        entry = summary['hosts'][host]
+        rows.append([host, entry['state'], str(len(entry['clusters'])), str(entry['by_status']['fail'])]
+                    + [str(entry['by_severity'][name]) for name in SEVERITIES]
+                    + [str(entry['by_status']['manual'])])
+    widths = [max([len(name)] + [len(row[index]) for row in rows]) for index, name in enumerate(columns)]
+
+    def line(cells):
+        return '  '.join(cell.ljust(width) if index < 2 else cell.rjust(width)
+                         for index, (cell, width) in enumerate(zip(cells, widths))).rstrip()
+
+    totals = summary['totals']
+    lines = ['%s: %d hosts, %d with drift, %d not audited, worst: %s'
+             % (summary.get('title') or DEFAULT_TITLE, totals['hosts'], totals['with_drift'],
+                totals['unaudited'], summary['worst_severity'] or 'none'),
+             line(columns)]
+    lines += [line(row) for row in rows]
+    for failed in summary['failed_hosts']:
+        lines.append('%s not audited (%s): %s' % (failed['host'], failed['state'], failed['message']))
+    for fmt in sorted(files or {}):
+        lines.append('%s report: %s' % (fmt, files[fmt]))
+    return lines
+
+
 def to_markdown(summary, hosts=None, title=None):
     """The report as Markdown: a summary table per host, then findings grouped by host and cluster."""
     hosts = hosts or {}

@@ -83,6 +83,19 @@ summary:
   description: Per host counts by status and severity, worst failed severity, drift, and failed hosts.
   returned: always
   type: dict
+terminal:
+  description:
+    - The per-host summary as lines for the terminal (state, number of clusters, failed controls by
+      severity, manual controls), then the path of each report. The audit playbook prints it.
+  returned: always
+  type: list
+  elements: str
+  sample:
+    - 'PostgreSQL access audit: 2 hosts, 1 with drift, 0 not audited, worst: high'
+    - host  state    clusters  failed  critical  high  medium  low  info  manual
+    - pg1   audited         1       5         0     3       2    0     0       3
+    - pg2   audited         1       0         0     0       0    0     0       3
+    - 'json report: /srv/reports/pgsec-access-report.json'
 stats:
   description: The small summary meant for C(ansible.builtin.set_stats) (AWX shows it with the job).
   returned: always

@@ -195,6 +195,32 @@ ansible_facts:
                   C(days_left), key type and size, signature algorithm), C(key) (C(readable),
                   C(matches_certificate)) and C(chain) (C(ok) when it verifies against C(ssl_ca_file)).
               type: dict
+            live:
+              description:
+                - What the running server is serving now, read before any change; null when the server does
+                  not run or could not be queried (then C(errors) says why). The lockout guard compares it with
+                  a new policy.
+                - C(sessions) are TCP sessions from C(pg_stat_activity) (C(pid), C(address), C(port), C(user),
+                  C(database), C(application), C(backend_type), C(ssl), C(since), and C(local_address) /
+                  C(local_port) from the matching connection); walsenders are sessions with C(backend_type)
+                  C(walsender).
+                - C(replication) from C(pg_stat_replication) (C(address), C(user), C(application), C(state),
+                  C(sync_state)); C(slots) from C(pg_replication_slots) (C(name), C(type), C(database),
+                  C(active), C(active_pid)); C(md5_roles), login roles whose stored secret is MD5 (only the
+                  kind of secret is read); C(in_recovery), whether the server is a standby.
+                - C(connections) are established TCP connections to the cluster's port (from
+                  C(/proc/net/tcp*)) that match no session, such as clients that have not logged in yet.
+              type: dict
+              sample:
+                sessions:
+                  - {pid: 812, address: 198.18.1.16, port: 50000, user: replicator, database: null,
+                     application: 15/main, backend_type: walsender, ssl: true, local_address: 198.18.1.11,
+                     local_port: 5432}
+                replication: [{pid: 812, address: 198.18.1.16, user: replicator, state: streaming}]
+                slots: [{name: standby1, type: physical, database: null, active: true, active_pid: 812}]
+                md5_roles: [legacy_app]
+                in_recovery: false
+                connections: []
             errors:
               description: What could not be inspected for this cluster, as C(step) and C(message).
               type: list

@@ -73,6 +73,16 @@ CATALOGUE = [
     case("unknown-cluster", "listen", "pgsec_clusters", ["99/nowhere"], "99/nowhere",
          "a cluster the host does not have"),
     case("unknown-profile", "access", "pgsec_profile", "strict", "strict", "not baseline or cis"),
+    # the lockout guard
+    case("guard-mode-unknown", "access", "pgsec_lockout_guard", "ask", "ask", "not refuse, warn or off"),
+    case("guard-cut-not-a-list", "access", "pgsec_lockout_cut", "198.18.2.0/24", "198.18.2.0/24",
+         "wrong YAML type: a string for a list"),
+    case("guard-cut-bad-network", "access", "pgsec_lockout_cut", ["198.18.2.0/33"], "198.18.2.0/33",
+         "a prefix longer than 32"),
+    case("guard-md5-compat-type", "access", "pgsec_hba_md5_compat", "maybe", "maybe",
+         "wrong YAML type: not a boolean"),
+    case("guard-md5-compat-under-cis", "access", "pgsec_hba_md5_compat", True, "True",
+         "md5 lines are not allowed by the cis profile", pgsec_profile="cis"),
     # sockets
     case("socket-mode-not-octal", "sockets", "pgsec_unix_socket_permissions", "0999", "0999", "not an octal mode"),
     case("socket-mode-too-wide", "sockets", "pgsec_unix_socket_permissions", "17777", "17777", "more than 0777"),

@@ -14,6 +14,9 @@ SESSION_HOSTS = [
     "pg3:pg18-datadir",
     "pg4:debian-default+two-clusters",
     "pg5:insecure:debian13",
+    # Standbys for the lockout guard's primary/standby pairs (pg1 -> pg6, pg5 -> pg7).
+    "pg6:debian-default",
+    "pg7:debian-default:debian13",
 ]
 
 

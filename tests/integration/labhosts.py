@@ -3,9 +3,14 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
+import sys
+import sysconfig
 from dataclasses import dataclass, field
 from pathlib import Path
+
+import yaml
 
 REPO = Path(__file__).resolve().parents[2]
 LAB = [os.environ.get("PGSEC_LAB_PYTHON", "python3"), str(REPO / "lab" / "lab.py")]
@@ -108,3 +113,21 @@ class Lab:
 
     def playbook(self, *args: str, check: bool = True) -> subprocess.CompletedProcess:
         return run(["ansible-playbook", "-i", str(self.inventory), *args], check=check)
+
+
+def collection_from_the_ansible_package(name: str, out: Path) -> Path:
+    """A collection artifact rebuilt from the copy the pinned `ansible` package carries.
+
+    What `ansible-galaxy collection download` would give on a machine that reaches Galaxy; the package's
+    copy lacks some files its FILES.json lists, so it is rebuilt from its MANIFEST.json rather than tarred.
+    """
+    namespace, collection = name.split(".")
+    source = Path(sysconfig.get_paths()["purelib"]) / "ansible_collections" / namespace / collection
+    info = json.loads((source / "MANIFEST.json").read_text())["collection_info"]
+    tree = out / "tree" / collection
+    shutil.copytree(source, tree, ignore=shutil.ignore_patterns("MANIFEST.json", "FILES.json"))
+    galaxy = {key: info[key] for key in ("namespace", "name", "version", "authors", "readme", "description",
+                                         "license", "tags", "dependencies", "repository") if info.get(key)}
+    (tree / "galaxy.yml").write_text(yaml.safe_dump(galaxy))
+    run([str(Path(sys.executable).parent / "ansible-galaxy"), "collection", "build", "--output-path", str(out), str(tree)], cwd=out)
+    return out / f"{namespace}-{collection}-{info['version']}.tar.gz"

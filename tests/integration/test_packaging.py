@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from labhosts import REPO, run
+from labhosts import REPO, collection_from_the_ansible_package, run
 
 BIN = Path(sys.executable).parent
 GALAXY = yaml.safe_load((REPO / "galaxy.yml").read_text())
@@ -58,7 +58,8 @@ def built(tmp_path_factory) -> Path:
 @pytest.fixture(scope="module")
 def installed(built, tmp_path_factory) -> Path:
     collections = tmp_path_factory.mktemp("collections")
-    run([tool("ansible-galaxy"), "collection", "install", "--offline", "-p", str(collections), str(built)],
+    crypto = collection_from_the_ansible_package("community.crypto", tmp_path_factory.mktemp("dependencies"))
+    run([tool("ansible-galaxy"), "collection", "install", "--offline", "-p", str(collections), str(built), str(crypto)],
         cwd=collections, env=only_installed(collections))
     assert (collections / "ansible_collections" / "pgsec" / "hardening" / "MANIFEST.json").exists()
     return collections
@@ -71,7 +72,8 @@ def test_ee_build_context_has_the_collection_requirements(built, tmp_path):
     ee = tmp_path / "ee"
     ee.mkdir()
     shutil.copy(REPO / "execution-environment.yml", ee)
-    for name in (definition["dependencies"]["python"], definition["dependencies"]["system"]):
+    for name in (definition["dependencies"]["python"], definition["dependencies"]["system"],
+                 definition["dependencies"]["galaxy"]):
         shutil.copy(REPO / name, ee)
     shutil.copy(built, ee)
     run([tool("ansible-builder"), "create", "--file", str(ee / "execution-environment.yml"),
@@ -97,6 +99,9 @@ def test_ee_build_context_has_the_collection_requirements(built, tmp_path):
     refs = re.search(r'^ARG ANSIBLE_INSTALL_REFS="([^"]*)"$', containerfile, re.M).group(1).split()
     assert sorted(refs) == sorted([f"ansible-core=={pins['ansible-core']}", f"ansible-runner=={pins['ansible-runner']}"])
     assert re.search(r"^RUN ansible-galaxy collection install --offline .*pgsec-hardening-\*\.tar\.gz", containerfile, re.M)
+    # The collections it runs come from the galaxy requirements, before the artifact's offline install needs them.
+    assert re.search(r"ansible-galaxy collection install .*-r requirements\.yml", containerfile), containerfile
+    assert (context / "_build" / "requirements.yml").exists()
 
 
 def test_ee_requirement_files_parse():

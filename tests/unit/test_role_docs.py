@@ -29,7 +29,8 @@ ROLE_DEFAULT_EXCEPTIONS = {
     'pgsec_port': 'the roles change the port only when it is given; the audit expects 5432 unless told',
 }
 # Variables of the playbooks and the lab, and names the audit publishes with set_stats.
-OTHER_VARIABLES = {'pgsec_target_hosts', 'pgsec_audit_report_dir', 'pgsec_audit_fail_on', 'pgsec_audit'}
+OTHER_VARIABLES = {'pgsec_target_hosts', 'pgsec_audit_report_dir', 'pgsec_audit_fail_on', 'pgsec_audit',
+                   'pgsec_discover_dir'}
 OTHER_PREFIXES = ('pgsec_lab_', 'pgsec_audit_host_')
 
 

@@ -111,7 +111,7 @@ def test_whole_plan_for_a_hardened_host():
             'pgsec_socket_directories': [{'path': '/run/postgresql', 'group': 'pgclients'}],
             'pgsec_allow_restart': True, 'pgsec_port': 5433}
     result = plan(user, host_groups=HOST_GROUPS, host_users=HOST_USERS)
-    assert set(result) == {'policy', 'clusters', 'listen', 'sockets', 'hba', 'tls'}
+    assert set(result) == {'policy', 'clusters', 'listen', 'sockets', 'hba', 'tls', 'guard'}
     # baseline: nothing beyond the policy's settings (the cis profile's additions: test_cis_profile.py)
     assert result['hba'] == {'local_peer': False, 'final_reject': 'all', 'reject_superusers': False,
                              'loopback_allowed': True}

@@ -321,3 +321,23 @@ def test_empty_fleet_renders():
     assert summary['totals']['hosts'] == 0 and summary['worst_severity'] is None
     for render in (audit_report.to_json, audit_report.to_markdown, audit_report.to_html):
         assert render(summary, {})
+
+
+# ---------------------------------------------------------------------------- terminal
+
+def test_terminal_summary_has_one_aligned_row_per_host_and_the_report_paths():
+    hosts = {'db1': [finding(), finding(severity='medium', control='socket.mode'), finding(status='manual')],
+             'db2': [finding(status='pass')], 'db3': {'unreachable': 'ssh: connect timed out'}}
+    files = {'json': '/r/pgsec-access-report.json', 'html': '/r/pgsec-access-report.html'}
+    lines = audit_report.to_terminal(summary_of(hosts), files)
+    assert lines[0] == ('PostgreSQL access audit: 3 hosts, 1 with drift, 1 not audited, '
+                        'worst: high')
+    header, db1, db2, db3 = lines[1:5]
+    assert header.split() == ['host', 'state', 'clusters', 'failed', 'critical', 'high', 'medium', 'low',
+                              'info', 'manual']
+    assert db1.split() == ['db1', 'audited', '1', '2', '0', '1', '1', '0', '0', '1']
+    assert db2.split() == ['db2', 'audited', '1', '0', '0', '0', '0', '0', '0', '0']
+    assert db3.split()[:2] == ['db3', 'unreachable']
+    assert len({len(row) for row in (header, db1, db2)}) == 1, 'columns line up'
+    assert lines[5] == 'db3 not audited (unreachable): ssh: connect timed out'
+    assert lines[6:] == ['html report: /r/pgsec-access-report.html', 'json report: /r/pgsec-access-report.json']
