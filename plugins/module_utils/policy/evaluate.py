@@ -6,7 +6,8 @@
 from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
-from ansible_collections.pgsec.hardening.plugins.module_utils.policy import checks_hba, checks_host, checks_listen, checks_sockets, checks_tls, context
+from ansible_collections.pgsec.hardening.plugins.module_utils.policy import checks_hba, checks_host, checks_listen, checks_live
+from ansible_collections.pgsec.hardening.plugins.module_utils.policy import checks_sockets, checks_tls, context
 from ansible_collections.pgsec.hardening.plugins.module_utils.policy.model import merge_policy, MissingFacts, SEVERITIES, STATUSES
 from ansible_collections.pgsec.hardening.plugins.module_utils.policy.profiles import CIS_MAPPING
 from ansible_collections.pgsec.hardening.plugins.module_utils.policy.ciphers import redact
@@ -18,7 +19,7 @@ from ansible_collections.pgsec.hardening.plugins.module_utils.policy.checks_host
 
 # Every area's catalogue, in report order; a new area is one more entry here.
 _AREAS = (context.CONTROLS, checks_listen.CONTROLS, checks_sockets.CONTROLS, checks_tls.CONTROLS,
-          checks_hba.CONTROLS, checks_host.CONTROLS)
+          checks_hba.CONTROLS, checks_live.CONTROLS, checks_host.CONTROLS)
 CONTROLS = tuple(row for area in _AREAS for row in area)
 _CONTROL_FIELDS = ('id', 'scope', 'severity', 'title', 'reference', 'remediation')
 CONTROL_IDS = tuple(control[0] for control in CONTROLS)
