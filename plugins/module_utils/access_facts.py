@@ -218,8 +218,27 @@ def find_postmasters(io, processes):
             'data_directory': io.readlink('/proc/%d/cwd' % pid),
             'executable': io.readlink('/proc/%d/exe' % pid),
             'argv': [arg for arg in argv if arg],
+            'manager': find_manager(io, processes, proc['ppid']),
         })
     return postmasters
+
+
+# Programs that run the postmaster as their child and own its configuration and restarts.
+CLUSTER_MANAGERS = (('patroni', 'Patroni'), ('pg_autoctl', 'pg_auto_failover'))
+
+
+def find_manager(io, processes, pid):
+    """{name, pid} of a cluster manager among the postmaster's ancestors (Patroni, pg_auto_failover), or None."""
+    seen = set()
+    while pid and pid > 1 and pid not in seen:
+        seen.add(pid)
+        argv = (io.read_file('/proc/%d/cmdline' % pid) or '').replace('\0', ' ')
+        words = [posixpath.basename(word) for word in argv.split()[:3]]
+        for program, name in CLUSTER_MANAGERS:
+            if any(word == program or word.startswith(program + '.') for word in words):
+                return {'name': name, 'pid': pid}
+        pid = (processes.get(pid) or {}).get('ppid')
+    return None
 
 
 def _config_file_from_argv(argv):
@@ -404,6 +423,7 @@ class ClusterFacts(object):
             'config_file': cluster['config_file'], 'auto_conf_file': parsed.get('auto_conf'),
             'config_files_read': parsed.get('files', []), 'bindir': cluster['bindir'],
             'running': postmaster is not None, 'pid': postmaster['pid'] if postmaster else None,
+            'manager': postmaster.get('manager') if postmaster else None,
             'server_user': self.server_user, 'settings_from': None, 'start_time': None,
             'server_version_num': None, 'listeners': {'tcp': [], 'unix': []},
         }

@@ -187,8 +187,9 @@ def plan_host(user, facts, host_groups=None, host_users=None, passphrase_given=F
             _fail('pgsec_port', user['pgsec_port'], 'cannot be set for %d clusters at once (%s); name one '
                   'with pgsec_clusters' % (len(clusters), ', '.join(c['id'] for c in clusters)))
         listen_settings['port'] = policy['pgsec_port']
+    managers = dict((entry.get('id'), entry.get('manager')) for entry in facts.get('clusters') or [])
     for cluster in clusters:
-        for problem in _cluster_problems(cluster):
+        for problem in _cluster_problems(dict(cluster, manager=managers.get(cluster['id']))):
             raise PolicyError(problem)
     enforcement = cis_enforcement(policy)
     guard = plan_guard(policy, user, facts, clusters, listen['addresses'], enforcement)
@@ -241,3 +242,10 @@ def _add_server_users(sockets, clusters):
 def _cluster_problems(cluster):
     if not cluster.get('config_file') or not posixpath.isabs(cluster['config_file']):
         yield 'cluster %s: no configuration file found' % cluster.get('id')
+    manager = cluster.get('manager')
+    if manager:
+        yield ('cluster %s is run by %s (process %s, an ancestor of its postmaster): pgsec.hardening does not '
+               'edit its configuration or restart it behind %s\'s back (a restart outside it is a failover). '
+               'Change its settings through %s (for Patroni: patronictl edit-config), or leave the cluster out '
+               'with pgsec_clusters' % (cluster['id'], manager['name'], manager['pid'], manager['name'],
+                                        manager['name']))

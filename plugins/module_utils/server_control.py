@@ -22,7 +22,9 @@ from ansible_collections.pgsec.hardening.plugins.module_utils.psql import as_use
 
 PID_FILE = 'postmaster.pid'
 SERVER_ERROR = re.compile(r'FATAL|PANIC|ERROR|could not|invalid|failed', re.I)
-_UNIT = re.compile(r'^0::.*/([^/]+\.service)$', re.M)
+# cgroup v2 ("0::/system.slice/x.service") or v1's systemd hierarchy ("1:name=systemd:/system.slice/x.service"),
+# the hierarchy systemd itself files services under on RHEL 8 and other v1 hosts.
+_UNIT = re.compile(r'^(?:0:|\d+:name=systemd):.*/([^/]+\.service)$', re.M)
 
 
 class ControlError(Exception):
@@ -49,7 +51,7 @@ def parse_postmaster_pid(text):
 
 
 def unit_from_cgroup(text):
-    """The systemd service a process runs in, from /proc/PID/cgroup (cgroup v2), or None."""
+    """The systemd service a process runs in, from /proc/PID/cgroup (cgroup v2 or v1), or None."""
     match = _UNIT.search(text or '')
     return match.group(1) if match else None
 
