@@ -76,7 +76,8 @@ _SETTINGS_SQL = (
     "'hba_rules', (SELECT json_agg(row_to_json(h)) FROM pg_catalog.pg_hba_file_rules h),"
     "'start_time', pg_catalog.pg_postmaster_start_time(),"
     "'server_version_num', pg_catalog.current_setting('server_version_num')::int,"
-    "'server_version', pg_catalog.current_setting('server_version'))"
+    "'server_version', pg_catalog.current_setting('server_version'),"
+    "'conf_load_time', extract(epoch FROM pg_catalog.pg_conf_load_time()))"
 )
 
 
@@ -96,6 +97,13 @@ class HostIO(object):
     def read_file(self, path):
         try:
             return local_read_file(path)
+        except (IOError, OSError):
+            return None
+
+    def mtime(self, path):
+        """Modification time (seconds since the epoch) of a path, None if missing."""
+        try:
+            return os.stat(path).st_mtime
         except (IOError, OSError):
             return None
 
@@ -453,6 +461,8 @@ class ClusterFacts(object):
         facts['hba'] = self._hba(settings, hba_rules)
         facts['tls'] = self._tls(settings)
         facts['live'] = self._live(facts['listeners']['unix'], settings) if server else None
+        facts['conf_load_time'] = server.get('conf_load_time') if server else None
+        facts['changed_since_load'] = self._changed_since_load(facts) if server else []
         facts['errors'] = self.errors
         return facts
 
@@ -475,6 +485,25 @@ class ClusterFacts(object):
         except ValueError as exc:
             self.error('live', 'unreadable answer from psql: %s' % exc)
             return None
+
+    def _changed_since_load(self, facts):
+        """Configuration, pg_hba and TLS files written after the server last read its configuration:
+        on disk but not loaded (a run stopped between a write and the reload, or an edit without one)."""
+        loaded = facts.get('conf_load_time')
+        if loaded is None:
+            return []
+        paths = list(facts.get('config_files_read') or [])
+        hba = (facts.get('hba') or {}).get('file')
+        if hba:
+            paths.append(hba)
+        paths += [entry['path'] for entry in ((facts.get('tls') or {}).get('files') or {}).values()
+                  if entry.get('exists')]
+        changed = []
+        for path in sorted(set(p for p in paths if p)):
+            mtime = self.io.mtime(path)
+            if mtime is not None and mtime > float(loaded):
+                changed.append({'path': path, 'mtime': mtime})
+        return changed
 
     def _log_tail(self, live_answer):
         """The recent end of the server log: the collector's file, or Debian's pg_ctlcluster log."""

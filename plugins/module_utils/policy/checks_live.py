@@ -63,3 +63,21 @@ def _check_md5_secrets(ctx):
     if not roles:
         return _outcome('pass', 'stored passwords', expected, 'no MD5 secret')
     return _outcome('fail', 'stored passwords', expected, 'stored as MD5: %s' % ', '.join(roles))
+
+
+@CONTROLS.check(
+    'config.loaded', 'cluster', 'medium', 'The server runs with the configuration on disk',
+    'pgsec.hardening policy: what the audit reads is what the server does',
+    'Reload the server (SELECT pg_reload_conf()); the pgsec.hardening roles reload it when files they own lag.')
+def _check_config_loaded(ctx):
+    if not ctx.cluster.get('running'):
+        return _outcome('pass', 'loaded configuration', 'files read by the server', 'the server does not run')
+    if 'changed_since_load' not in ctx.cluster:
+        return _outcome('manual', 'loaded configuration', 'files read by the server',
+                        'not gathered (facts from an older version of the collection)', 'info')
+    changed = ctx.cluster.get('changed_since_load') or []
+    expected = 'no configuration, pg_hba or TLS file newer than pg_conf_load_time()'
+    if not changed:
+        return _outcome('pass', 'loaded configuration', expected, 'every file was read by the server')
+    return _outcome('fail', 'loaded configuration', expected, 'changed after the last reload, not in effect: %s'
+                    % ', '.join(entry['path'] for entry in changed))

@@ -27,7 +27,7 @@ CLUSTER_CONTROLS = (
     'tls.certificate', 'tls.key_file', 'tls.key_passphrase', 'hba.valid', 'hba.ssl_required',
     'hba.no_all_addresses', 'hba.range_size', 'hba.sources_within_policy', 'hba.auth_method',
     'hba.specific_targets', 'hba.no_remote_superuser', 'hba.localhost_tcp', 'hba.reject_unmatched',
-    'live.clients_covered', 'auth.md5_secrets',
+    'live.clients_covered', 'auth.md5_secrets', 'config.loaded',
 )
 PORT_CONTROLS = ('firewall.port_filtered', 'firewall.sources_within_policy')
 HOST_CONTROLS = ('firewall.active', 'manual.physical_access', 'manual.provider_attestation',
@@ -114,6 +114,7 @@ def secure_facts(hba=SECURE_HBA):
     set_hba(cluster, hba)
     cluster['live'] = {'sessions': [], 'replication': [], 'slots': [], 'md5_roles': [], 'in_recovery': False,
                        'connections': [], 'seen_in_log': []}
+    cluster['changed_since_load'] = []
     facts['firewall'] = {'backend': 'nftables', 'active': ['nftables'], 'details': {},
                          'ports': {'5432': port_summary(5432, v4_allowed=['198.18.1.0/24'])}}
     return facts
@@ -1128,3 +1129,11 @@ def test_live_clients_and_md5_secrets_are_audited():
     assert find(evaluate(facts), 'live.clients_covered')['status'] == 'pass'
     cluster_of(facts).update(live=None, running=False)
     assert find(evaluate(facts), 'auth.md5_secrets')['status'] == 'pass'
+
+
+def test_files_changed_after_the_last_reload_are_drift():
+    facts = secure_facts()
+    assert find(evaluate(facts), 'config.loaded')['status'] == 'pass'
+    cluster_of(facts)['changed_since_load'] = [{'path': '/etc/postgresql/15/main/pg_hba.conf', 'mtime': 2.0}]
+    item = find(evaluate(facts), 'config.loaded')
+    assert item['status'] == 'fail' and item['actual'].endswith('not in effect: /etc/postgresql/15/main/pg_hba.conf')
