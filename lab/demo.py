@@ -65,7 +65,7 @@ def connect(netns: str, address: str, password: str, sslmode: str, ca: Path) -> 
     proc = subprocess.run(["ip", "netns", "exec", netns, "env", f"PGPASSWORD={password}", "psql", "-XAtq", conninfo,
                            "-c", "select coalesce((select version from pg_stat_ssl where pid = pg_backend_pid()"
                                  " and ssl), 'plain')"],
-                          text=True, capture_output=True, timeout=30)
+                          text=True, capture_output=True, timeout=30, check=False)
     if proc.returncode == 0:
         return proc.stdout.strip()
     error = proc.stderr
@@ -89,8 +89,8 @@ def recap(output: str) -> dict[str, dict[str, int]]:
 
 def audit(label: str) -> dict:
     say(f"Audit ({label}): pgsec.hardening.audit")
-    rc, _ = stream([PLAYBOOK, "-i", str(INVENTORY), "pgsec.hardening.audit", "-e", f"@{POLICY}",
-                    "-e", f"pgsec_audit_report_dir={REPORTS / label}"])
+    rc = stream([PLAYBOOK, "-i", str(INVENTORY), "pgsec.hardening.audit", "-e", f"@{POLICY}",
+                 "-e", f"pgsec_audit_report_dir={REPORTS / label}"])[0]
     if rc != 0:
         sys.exit(f"demo: the audit ({label}) failed")
     return json.loads((REPORTS / label / "pgsec-access-report.json").read_text())["summary"]
@@ -109,7 +109,7 @@ def main() -> int:
     inventory = yaml.safe_load(INVENTORY.read_text())["all"]
     clients = inventory["vars"]["pgsec_lab_clients"]
     password = inventory["vars"]["pgsec_lab_postgres_password"]
-    hosts = {name: host for name, host in inventory["hosts"].items() if name in {s.split(":")[0] for s in HOSTS}}
+    hosts = {name: host for name, host in inventory["hosts"].items() if name in {spec.split(":", maxsplit=1)[0] for spec in HOSTS}}
     tls_hosts = [name for name, host in hosts.items() if "pg18-datadir" not in host["pgsec_lab_profiles"]]
     ca = STATE_DIR / "pgsec-tls" / "ca.crt"
 

@@ -7,28 +7,24 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 from ansible.errors import AnsibleActionFail, AnsibleError
-from ansible.plugins.action import ActionBase
 
 from ansible_collections.pgsec.hardening.plugins.module_utils.access_plan import plan_host
 from ansible_collections.pgsec.hardening.plugins.module_utils.policy import PolicyError
+from ansible_collections.pgsec.hardening.plugins.plugin_utils.controller_action import ControllerAction
 
 
-class ActionModule(ActionBase):
-    TRANSFERS_FILES = False
-    _requires_connection = False
+class ActionModule(ControllerAction):
+    ARGUMENT_SPEC = dict(
+        policy=dict(type='dict', required=True),
+        facts=dict(type='dict', required=True),
+        host_groups=dict(type='list', elements='str'),
+        host_users=dict(type='list', elements='str'),
+    )
 
-    def run(self, tmp=None, task_vars=None):
-        result = super(ActionModule, self).run(tmp, task_vars)
-        spec = dict(
-            policy=dict(type='dict', required=True),
-            facts=dict(type='dict', required=True),
-            host_groups=dict(type='list', elements='str'),
-            host_users=dict(type='list', elements='str'),
-        )
-        _validation, args = self.validate_argument_spec(argument_spec=spec)
+    def act(self, args, task_vars, result):
         try:
             plan = plan_host(args['policy'], args['facts'], args['host_groups'], args['host_users'],
-                             passphrase_given=self._passphrase_given(task_vars or {}))
+                             passphrase_given=self._passphrase_given(task_vars))
         except PolicyError as exc:
             raise AnsibleActionFail(str(exc))
         result.update(plan)

@@ -7,13 +7,13 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import os
-import tempfile
 
 from ansible.errors import AnsibleActionFail
 from ansible.module_utils.common.text.converters import to_bytes
-from ansible.plugins.action import ActionBase
 
 from ansible_collections.pgsec.hardening.plugins.module_utils import audit_report
+from ansible_collections.pgsec.hardening.plugins.module_utils.files import write_file
+from ansible_collections.pgsec.hardening.plugins.plugin_utils.controller_action import ControllerAction
 
 FORMATS = {'json': ('json', audit_report.to_json), 'markdown': ('md', audit_report.to_markdown),
            'html': ('html', audit_report.to_html)}
@@ -31,35 +31,17 @@ def host_entry(result):
     return result.get('findings', [])
 
 
-def write_atomically(path, data):
-    directory = os.path.dirname(path)
-    handle, tmp = tempfile.mkstemp(dir=directory, prefix='.' + os.path.basename(path))
-    try:
-        with os.fdopen(handle, 'wb') as out:
-            out.write(to_bytes(data))
-        os.chmod(tmp, 0o644)
-        os.rename(tmp, path)
-    except Exception:
-        os.unlink(tmp)
-        raise
+class ActionModule(ControllerAction):
+    ARGUMENT_SPEC = dict(
+        results=dict(type='dict', required=True),
+        dest=dict(type='path', required=True),
+        formats=dict(type='list', elements='str', choices=list(FORMATS), default=list(FORMATS)),
+        fail_on_severity=dict(type='str', default='none',
+                              choices=['none', 'info', 'low', 'medium', 'high', 'critical']),
+        title=dict(type='str', default='PostgreSQL access audit'),
+    )
 
-
-class ActionModule(ActionBase):
-    TRANSFERS_FILES = False
-    _requires_connection = False
-
-    def run(self, tmp=None, task_vars=None):
-        result = super(ActionModule, self).run(tmp, task_vars)
-        spec = dict(
-            results=dict(type='dict', required=True),
-            dest=dict(type='path', required=True),
-            formats=dict(type='list', elements='str', choices=list(FORMATS), default=list(FORMATS)),
-            fail_on_severity=dict(type='str', default='none',
-                                  choices=['none', 'info', 'low', 'medium', 'high', 'critical']),
-            title=dict(type='str', default='PostgreSQL access audit'),
-        )
-        validation, args = self.validate_argument_spec(argument_spec=spec)
-        del validation
+    def act(self, args, task_vars, result):
         hosts = {}
         for host, host_result in sorted(args['results'].items()):
             entry = host_entry(host_result)
@@ -77,7 +59,9 @@ class ActionModule(ActionBase):
         for fmt in args['formats']:
             extension, render = FORMATS[fmt]
             path = os.path.join(dest, '%s.%s' % (REPORT_NAME, extension))
-            write_atomically(path, render(summary, hosts, title=args['title']))
+            # a report of the controller's user, readable by all, whoever wrote the previous one
+            write_file(None, path, to_bytes(render(summary, hosts, title=args['title'])), mode=0o644,
+                       uid=os.geteuid(), gid=os.getegid(), keep=False, make_dirs=None)
             files[fmt] = path
         threshold = args['fail_on_severity']
         result.update(changed=bool(files), files=files, summary=summary,

@@ -21,12 +21,12 @@ import re
 import stat as stat_module
 
 from ansible_collections.pgsec.hardening.plugins.module_utils.addresses import parse_ip_addresses, parse_ip_routes
-from ansible_collections.pgsec.hardening.plugins.module_utils.firewall import (
+from ansible_collections.pgsec.hardening.plugins.module_utils.firewall.parse import (
     parse_firewalld_zones,
     parse_iptables_save,
     parse_nft_json,
-    summarize_port,
 )
+from ansible_collections.pgsec.hardening.plugins.module_utils.firewall.verdict import summarize_port
 from ansible_collections.pgsec.hardening.plugins.module_utils.live_access import (
     LIVE_SQL,
     LOG_TAIL_BYTES,
@@ -45,6 +45,7 @@ from ansible_collections.pgsec.hardening.plugins.module_utils.pg_config import (
 )
 from ansible_collections.pgsec.hardening.plugins.module_utils.pg_files import local_list_dir, local_read_file
 from ansible_collections.pgsec.hardening.plugins.module_utils.pg_hba import parse_hba
+from ansible_collections.pgsec.hardening.plugins.module_utils.psql import as_user, run_psql
 from ansible_collections.pgsec.hardening.plugins.module_utils.x509 import inspect_tls
 
 FACTS_VERSION = 1
@@ -75,7 +76,8 @@ _SETTINGS_SQL = (
     "'hba_rules', (SELECT json_agg(row_to_json(h)) FROM pg_catalog.pg_hba_file_rules h),"
     "'start_time', pg_catalog.pg_postmaster_start_time(),"
     "'server_version_num', pg_catalog.current_setting('server_version_num')::int,"
-    "'server_version', pg_catalog.current_setting('server_version'))"
+    "'server_version', pg_catalog.current_setting('server_version'),"
+    "'conf_load_time', extract(epoch FROM pg_catalog.pg_conf_load_time()))"
 )
 
 
@@ -95,6 +97,13 @@ class HostIO(object):
     def read_file(self, path):
         try:
             return local_read_file(path)
+        except (IOError, OSError):
+            return None
+
+    def mtime(self, path):
+        """Modification time (seconds since the epoch) of a path, None if missing."""
+        try:
+            return os.stat(path).st_mtime
         except (IOError, OSError):
             return None
 
@@ -217,8 +226,27 @@ def find_postmasters(io, processes):
             'data_directory': io.readlink('/proc/%d/cwd' % pid),
             'executable': io.readlink('/proc/%d/exe' % pid),
             'argv': [arg for arg in argv if arg],
+            'manager': find_manager(io, processes, proc['ppid']),
         })
     return postmasters
+
+
+# Programs that run the postmaster as their child and own its configuration and restarts.
+CLUSTER_MANAGERS = (('patroni', 'Patroni'), ('pg_autoctl', 'pg_auto_failover'))
+
+
+def find_manager(io, processes, pid):
+    """{name, pid} of a cluster manager among the postmaster's ancestors (Patroni, pg_auto_failover), or None."""
+    seen = set()
+    while pid and pid > 1 and pid not in seen:
+        seen.add(pid)
+        argv = (io.read_file('/proc/%d/cmdline' % pid) or '').replace('\0', ' ')
+        words = [posixpath.basename(word) for word in argv.split()[:3]]
+        for program, name in CLUSTER_MANAGERS:
+            if any(word == program or word.startswith(program + '.') for word in words):
+                return {'name': name, 'pid': pid}
+        pid = (processes.get(pid) or {}).get('ppid')
+    return None
 
 
 def _config_file_from_argv(argv):
@@ -381,20 +409,11 @@ class ClusterFacts(object):
     def error(self, what, message):
         self.errors.append({'step': what, 'message': message})
 
-    def _as_server_user(self, argv):
-        if os.geteuid() == 0 and self.server_user and self.server_user != 'root':
-            runuser = self.io.which('runuser')
-            if runuser:
-                return [runuser, '-u', self.server_user, '--'] + argv
-        return argv
-
     def psql(self, sql, socket_dir, port):
         psql = self.io.which('psql', [self.cluster['bindir']] if self.cluster['bindir'] else [])
         if not psql:
             return None, 'psql not found'
-        argv = self._as_server_user([psql, '-X', '-A', '-t', '-q', '-h', socket_dir, '-p', str(port),
-                                     '-d', 'postgres', '-v', 'ON_ERROR_STOP=1', '-c', sql])
-        rc, out, err = self.io.run(argv, environ_update={'PGCONNECT_TIMEOUT': '5', 'LC_ALL': 'C'})
+        rc, out, err = run_psql(self.io, psql, sql, socket_dir, port, self.server_user, only_as_root=True)
         if rc != 0:
             return None, (err or out).strip()[:500]
         return out, None
@@ -412,6 +431,7 @@ class ClusterFacts(object):
             'config_file': cluster['config_file'], 'auto_conf_file': parsed.get('auto_conf'),
             'config_files_read': parsed.get('files', []), 'bindir': cluster['bindir'],
             'running': postmaster is not None, 'pid': postmaster['pid'] if postmaster else None,
+            'manager': postmaster.get('manager') if postmaster else None,
             'server_user': self.server_user, 'settings_from': None, 'start_time': None,
             'server_version_num': None, 'listeners': {'tcp': [], 'unix': []},
         }
@@ -441,6 +461,8 @@ class ClusterFacts(object):
         facts['hba'] = self._hba(settings, hba_rules)
         facts['tls'] = self._tls(settings)
         facts['live'] = self._live(facts['listeners']['unix'], settings) if server else None
+        facts['conf_load_time'] = server.get('conf_load_time') if server else None
+        facts['changed_since_load'] = self._changed_since_load(facts) if server else []
         facts['errors'] = self.errors
         return facts
 
@@ -463,6 +485,25 @@ class ClusterFacts(object):
         except ValueError as exc:
             self.error('live', 'unreadable answer from psql: %s' % exc)
             return None
+
+    def _changed_since_load(self, facts):
+        """Configuration, pg_hba and TLS files written after the server last read its configuration:
+        on disk but not loaded (a run stopped between a write and the reload, or an edit without one)."""
+        loaded = facts.get('conf_load_time')
+        if loaded is None:
+            return []
+        paths = list(facts.get('config_files_read') or [])
+        hba = (facts.get('hba') or {}).get('file')
+        if hba:
+            paths.append(hba)
+        paths += [entry['path'] for entry in ((facts.get('tls') or {}).get('files') or {}).values()
+                  if entry.get('exists')]
+        changed = []
+        for path in sorted(set(p for p in paths if p)):
+            mtime = self.io.mtime(path)
+            if mtime is not None and mtime > float(loaded):
+                changed.append({'path': path, 'mtime': mtime})
+        return changed
 
     def _log_tail(self, live_answer):
         """The recent end of the server log: the collector's file, or Debian's pg_ctlcluster log."""
@@ -518,7 +559,8 @@ class ClusterFacts(object):
         for name, entry in sorted(settings.items()):
             if entry['source'] != 'default' or entry['vartype'] not in ('INTEGER', 'BOOLEAN', 'REAL'):
                 continue
-            rc, out, err = self.io.run(self._as_server_user([binary, '-D', config_dir, '-C', name]))
+            rc, out, err = self.io.run(as_user(self.io, self.server_user, [binary, '-D', config_dir, '-C', name],
+                                               only_as_root=True))
             if rc == 0:
                 entry['value'] = entry['boot_val'] = normalize_value(name, parse_postgres_c_output(out))
             else:

@@ -11,11 +11,13 @@ and the value and leaves the host untouched.
 from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
+import functools
 import posixpath
 import re
 
 from ansible_collections.pgsec.hardening.plugins.module_utils import lockout_guard
 from ansible_collections.pgsec.hardening.plugins.module_utils.addresses import format_ip, parse_ip
+from ansible_collections.pgsec.hardening.plugins.module_utils.inputs import as_bool, fail
 from ansible_collections.pgsec.hardening.plugins.module_utils.policy import (
     PolicyError,
     check_cis,
@@ -34,21 +36,15 @@ CLUSTER_KEYS = ('id', 'layout', 'version', 'name', 'data_directory', 'config_fil
                 'running')
 
 
-def _fail(name, value, why):
-    raise PolicyError('%s: %r %s' % (name, value, why))
+_fail = functools.partial(fail, PolicyError)
 
 
 def _flag(user, name, default=False):
     """A yes/no variable as Ansible reads one (true/false, yes/no, on/off, 1/0); anything else fails."""
     value = user.get(name, default)
-    if isinstance(value, bool):
-        return value
-    text = str(value).strip().lower()
-    if text in ('true', 'yes', 'on', '1', 'y', 't'):
-        return True
-    if text in ('false', 'no', 'off', '0', 'n', 'f', ''):
-        return False
-    _fail(name, value, 'is not a yes/no value')
+    if isinstance(value, str) and not value.strip():
+        return False  # an empty variable is an unset one
+    return as_bool(PolicyError, name, value)
 
 
 def select_clusters(clusters, wanted):
@@ -191,8 +187,9 @@ def plan_host(user, facts, host_groups=None, host_users=None, passphrase_given=F
             _fail('pgsec_port', user['pgsec_port'], 'cannot be set for %d clusters at once (%s); name one '
                   'with pgsec_clusters' % (len(clusters), ', '.join(c['id'] for c in clusters)))
         listen_settings['port'] = policy['pgsec_port']
+    managers = dict((entry.get('id'), entry.get('manager')) for entry in facts.get('clusters') or [])
     for cluster in clusters:
-        for problem in _cluster_problems(cluster):
+        for problem in _cluster_problems(dict(cluster, manager=managers.get(cluster['id']))):
             raise PolicyError(problem)
     enforcement = cis_enforcement(policy)
     guard = plan_guard(policy, user, facts, clusters, listen['addresses'], enforcement)
@@ -245,3 +242,10 @@ def _add_server_users(sockets, clusters):
 def _cluster_problems(cluster):
     if not cluster.get('config_file') or not posixpath.isabs(cluster['config_file']):
         yield 'cluster %s: no configuration file found' % cluster.get('id')
+    manager = cluster.get('manager')
+    if manager:
+        yield ('cluster %s is run by %s (process %s, an ancestor of its postmaster): pgsec.hardening does not '
+               'edit its configuration or restart it behind %s\'s back (a restart outside it is a failover). '
+               'Change its settings through %s (for Patroni: patronictl edit-config), or leave the cluster out '
+               'with pgsec_clusters' % (cluster['id'], manager['name'], manager['pid'], manager['name'],
+                                        manager['name']))

@@ -20,6 +20,7 @@ import tempfile
 import time
 
 from ansible_collections.pgsec.hardening.plugins.module_utils.access_facts import parse_describe_config
+from ansible_collections.pgsec.hardening.plugins.module_utils.files import write_file
 from ansible_collections.pgsec.hardening.plugins.module_utils.managed_config import (
     ConfigPlanError,
     classify,
@@ -29,6 +30,7 @@ from ansible_collections.pgsec.hardening.plugins.module_utils.managed_config imp
     same_value,
     staging_files,
 )
+from ansible_collections.pgsec.hardening.plugins.module_utils.psql import as_user
 from ansible_collections.pgsec.hardening.plugins.module_utils.server_control import (
     Cluster,
     ControlError,
@@ -99,8 +101,7 @@ def validate_staged(io, cluster, config_plan, settings, server_user):
         os.chown(stage, uid, gid)
         os.chmod(stage, 0o700)
         staged_conf = posixpath.join(stage, 'config', posixpath.basename(cluster['config_file']))
-        runuser = io.which('runuser')
-        prefix = [runuser, '-u', server_user, '--'] if runuser and server_user != 'root' else []
+        prefix = as_user(io, server_user, [])
         for name in sorted(settings):
             # -D: where pg_hba.conf is looked for when hba_file is not set (config in PGDATA).
             argv = prefix + [binary, '-D', posixpath.dirname(staged_conf), '-c', 'config_file=%s' % staged_conf,
@@ -181,37 +182,17 @@ def diff_entries(config_plan):
 
 
 class FileWriter(object):
-    """Atomic writes that keep a file's owner, group and mode; new files take them from a model file."""
+    """Atomic writes (files.write_file) that keep a file's owner, group and mode; new files take them from a model file."""
 
-    def __init__(self, backup_local=None):
-        self.backup_local = backup_local
-
-    @staticmethod
-    def _apply_stat(path, model):
-        os.chown(path, model.st_uid, model.st_gid)
-        os.chmod(path, stat.S_IMODE(model.st_mode))
+    def __init__(self, module=None, backup=False):
+        self.module = module
+        self.backup = backup
 
     def write(self, path, text, model_path, new_mode=0o640):
         """Write ``text`` to ``path`` atomically; returns the backup path (None for a new file)."""
-        existing = os.path.exists(path)
-        backup = self.backup_local(path) if existing and self.backup_local else None
-        model = os.stat(path) if existing else os.stat(model_path)
-        directory = posixpath.dirname(path)
-        handle, temporary = tempfile.mkstemp(prefix='.pgsec-', dir=directory)
-        try:
-            with os.fdopen(handle, 'w') as out:
-                out.write(text)
-                out.flush()
-                os.fsync(out.fileno())
-            self._apply_stat(temporary, model)
-            if not existing:
-                os.chmod(temporary, new_mode & stat.S_IMODE(model.st_mode) | 0o600)
-            os.rename(temporary, path)
-        except Exception:
-            if os.path.exists(temporary):
-                os.unlink(temporary)
-            raise
-        return backup
+        model = os.stat(path) if os.path.exists(path) else os.stat(model_path)
+        return write_file(self.module, path, text, mode=new_mode & stat.S_IMODE(model.st_mode) | 0o600,
+                          uid=model.st_uid, gid=model.st_gid, backup=self.backup, make_dirs=None)
 
     def make_dir(self, path, model_dir, model_file):
         """Create ``path`` like ``model_dir`` (mode) owned like ``model_file``; True when created."""
@@ -231,15 +212,7 @@ class FileWriter(object):
         self.write_plain(path, text)
 
     def write_plain(self, path, text):
-        model = os.stat(path) if os.path.exists(path) else None
-        handle, temporary = tempfile.mkstemp(prefix='.pgsec-', dir=posixpath.dirname(path))
-        with os.fdopen(handle, 'w') as out:
-            out.write(text)
-            out.flush()
-            os.fsync(out.fileno())
-        if model:
-            self._apply_stat(temporary, model)
-        os.rename(temporary, path)
+        write_file(self.module, path, text, make_dirs=None)
 
 
 def write(prepared, writer):

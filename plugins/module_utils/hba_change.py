@@ -19,9 +19,11 @@ before the client lines, and ``local_peer`` comments out every accepting ``local
 from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
+import functools
 import re
 
 from ansible_collections.pgsec.hardening.plugins.module_utils.addresses import is_loopback, normalize_cidr
+from ansible_collections.pgsec.hardening.plugins.module_utils.inputs import fail
 from ansible_collections.pgsec.hardening.plugins.module_utils.managed_config import SUPERSEDED_MARK
 from ansible_collections.pgsec.hardening.plugins.module_utils.pg_files import INCLUDE_DIRECTIVES
 from ansible_collections.pgsec.hardening.plugins.module_utils.pg_hba import (
@@ -66,8 +68,7 @@ class HbaPlanError(ValueError):
 
 # ---------------------------------------------------------------------------- input
 
-def _fail(field, value, problem):
-    raise HbaPlanError('%s: %r %s' % (field, value, problem))
+_fail = functools.partial(fail, HbaPlanError)
 
 
 def _check_method(field, method):

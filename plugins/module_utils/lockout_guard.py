@@ -12,12 +12,15 @@ what would refuse it and the pgsec_clients entry that would keep it. The plan re
 from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
+import functools
+
 from ansible_collections.pgsec.hardening.plugins.module_utils.addresses import (
     is_loopback,
     network_contains,
     normalize_cidr,
     parse_ip,
 )
+from ansible_collections.pgsec.hardening.plugins.module_utils.inputs import as_bool, fail
 
 GUARD_MODES = ('refuse', 'warn', 'off')
 LOOPBACK_LISTEN = ('localhost', '127.0.0.1', '::1')
@@ -28,8 +31,7 @@ class GuardInputError(ValueError):
     """A guard variable with a bad value; the message names the variable and the value."""
 
 
-def _bad(name, value, why):
-    raise GuardInputError('%s: %r %s' % (name, value, why))
+_bad = functools.partial(fail, GuardInputError)
 
 
 def guard_settings(user):
@@ -46,9 +48,7 @@ def guard_settings(user):
         if network is None:
             _bad('pgsec_lockout_cut[%d]' % index, item, 'is not an IP network (CIDR) or address')
         networks.append(network)
-    compat = user.get('pgsec_hba_md5_compat', False)
-    if not isinstance(compat, bool):
-        _bad('pgsec_hba_md5_compat', compat, 'is not true or false')
+    compat = as_bool(GuardInputError, 'pgsec_hba_md5_compat', user.get('pgsec_hba_md5_compat', False))
     return mode, networks, compat
 
 

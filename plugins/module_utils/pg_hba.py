@@ -157,6 +157,12 @@ def _display_token(text, quoted, keywords):
     return text
 
 
+def _refused(info, error):
+    """info with the error PostgreSQL would report for this address."""
+    info['error'] = error
+    return info
+
+
 def describe_address(address, netmask=None):
     """Classify a pg_hba address (+ optional netmask) into kind, cidr, family, prefix_len.
 
@@ -182,27 +188,21 @@ def describe_address(address, netmask=None):
     info['family'] = ip.version
     if slash:
         if netmask is not None:
-            info['error'] = 'both a CIDR mask and a netmask given'
-            return info
+            return _refused(info, 'both a CIDR mask and a netmask given')
         if not _CIDR_BITS.match(bits) or int(bits) > ip.max_prefixlen:
-            info['error'] = 'invalid CIDR mask in address "%s"' % address
-            return info
+            return _refused(info, 'invalid CIDR mask in address "%s"' % address)
         prefix = int(bits)
     else:
         if netmask is None:
-            info['error'] = 'end-of-line before netmask specification'
-            return info
+            return _refused(info, 'end-of-line before netmask specification')
         mask = parse_ip(netmask)
         if mask is None:
-            info['error'] = 'invalid IP mask "%s": Name or service not known' % netmask
-            return info
+            return _refused(info, 'invalid IP mask "%s": Name or service not known' % netmask)
         if mask.version != ip.version:
-            info['error'] = 'IP address and mask do not match'
-            return info
+            return _refused(info, 'IP address and mask do not match')
         prefix = netmask_to_prefix(mask)
         if prefix is None:
-            info['error'] = 'netmask "%s" is not contiguous; rule kept but has no CIDR form' % netmask
-            return info
+            return _refused(info, 'netmask "%s" is not contiguous; rule kept but has no CIDR form' % netmask)
     info['prefix_len'] = prefix
     info['cidr'] = format_network(ipaddress.ip_network('%s/%d' % (ip, prefix), strict=False))
     return info
@@ -212,6 +212,16 @@ def _new_rule(path, line, text):
     return {'file': path, 'line': line, 'type': None, 'database': [], 'user': [], 'address': None,
             'netmask': None, 'address_kind': None, 'cidr': None, 'family': None, 'prefix_len': None,
             'method': None, 'options': {}, 'error': None, 'text': text}
+
+
+def _single(fields, missing, what):
+    """((text, quoted), None) of the next field when it holds one value, else (None, PostgreSQL's error)."""
+    if not fields:
+        return None, 'end-of-line before %s' % missing
+    values = fields.pop(0)
+    if len(values) > 1:
+        return None, 'multiple values specified for %s' % what
+    return values[0], None
 
 
 def _check_rule(fields, rule):
@@ -242,23 +252,19 @@ def _check_rule(fields, rule):
         else:
             needs_mask = '/' not in text and parse_ip(text) is not None
             if needs_mask:
-                if not fields:
-                    return 'end-of-line before netmask specification'
-                netmask = fields.pop(0)
-                if len(netmask) > 1:
-                    return 'multiple values specified for netmask'
-                rule['netmask'] = netmask[0][0]
+                netmask, error = _single(fields, 'netmask specification', 'netmask')
+                if error:
+                    return error
+                rule['netmask'] = netmask[0]
             info = describe_address(text, rule['netmask'])
             error = info.pop('error')
             rule.update(info)
             if error and rule['prefix_len'] is None and not error.startswith('netmask "'):
                 return error
-    if not fields:
-        return 'end-of-line before authentication method'
-    method = fields.pop(0)
-    if len(method) > 1:
-        return 'multiple values specified for authentication type'
-    rule['method'] = method[0][0]
+    method, error = _single(fields, 'authentication method', 'authentication type')
+    if error:
+        return error
+    rule['method'] = method[0]
     error = _check_method(rule)
     if error:
         return error

@@ -11,6 +11,8 @@ only, no psqlrc, fields separated by \\x1f and records by \\x1e, so values may c
 from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
+import os
+
 FIELD_SEP = '\x1f'
 RECORD_SEP = '\x1e'
 PSQL_UNALIGNED_ARGS = ['-X', '-A', '-t', '-F', FIELD_SEP, '-R', RECORD_SEP]
@@ -131,3 +133,22 @@ def parse_int(value):
         return int(value)
     except (TypeError, ValueError):
         return None
+
+
+def as_user(io, user, argv, only_as_root=False):
+    """argv run as the OS user through runuser (the one place that builds the prefix).
+
+    Unchanged for root, for no user, without runuser, and with only_as_root when this process is
+    not root (facts may run unprivileged and then query as itself).
+    """
+    if not user or user == 'root' or (only_as_root and os.geteuid() != 0):
+        return argv
+    runuser = io.which('runuser')
+    return [runuser, '-u', user, '--'] + list(argv) if runuser else argv
+
+
+def run_psql(io, psql, sql, socket_dir, port, user, only_as_root=False):
+    """(rc, stdout, stderr) of one query over the server's Unix socket, as user, no psqlrc, unaligned tuples."""
+    argv = as_user(io, user, [psql, '-X', '-A', '-t', '-q', '-h', socket_dir, '-p', str(port), '-d', 'postgres',
+                              '-v', 'ON_ERROR_STOP=1', '-c', sql], only_as_root)
+    return io.run(argv, environ_update={'PGCONNECT_TIMEOUT': '5', 'LC_ALL': 'C'})

@@ -18,10 +18,13 @@ import re
 import time
 
 from ansible_collections.pgsec.hardening.plugins.module_utils.managed_config import same_value
+from ansible_collections.pgsec.hardening.plugins.module_utils.psql import as_user, run_psql
 
 PID_FILE = 'postmaster.pid'
 SERVER_ERROR = re.compile(r'FATAL|PANIC|ERROR|could not|invalid|failed', re.I)
-_UNIT = re.compile(r'^0::.*/([^/]+\.service)$', re.M)
+# cgroup v2 ("0::/system.slice/x.service") or v1's systemd hierarchy ("1:name=systemd:/system.slice/x.service"),
+# the hierarchy systemd itself files services under on RHEL 8 and other v1 hosts.
+_UNIT = re.compile(r'^(?:0:|\d+:name=systemd):.*/([^/]+\.service)$', re.M)
 
 
 class ControlError(Exception):
@@ -48,7 +51,7 @@ def parse_postmaster_pid(text):
 
 
 def unit_from_cgroup(text):
-    """The systemd service a process runs in, from /proc/PID/cgroup (cgroup v2), or None."""
+    """The systemd service a process runs in, from /proc/PID/cgroup (cgroup v2 or v1), or None."""
     match = _UNIT.search(text or '')
     return match.group(1) if match else None
 
@@ -90,12 +93,6 @@ class Cluster(object):
             self.unit = unit_from_cgroup(self.io.read_file('/proc/%d/cgroup' % status['pid'])) or self.unit
         return self.unit
 
-    def _as_server_user(self, argv):
-        runuser = self.io.which('runuser')
-        if runuser and self.server_user != 'root':
-            return [runuser, '-u', self.server_user, '--'] + argv
-        return argv
-
     def query(self, sql, status=None):
         """Rows of a query returning one JSON value, run over the server's Unix socket."""
         status = status or self.status()
@@ -104,10 +101,7 @@ class Cluster(object):
         psql = self.io.which('psql', [self.bindir] if self.bindir else [])
         if not psql:
             raise ControlError('%s: psql not found' % self.id)
-        argv = self._as_server_user([psql, '-X', '-A', '-t', '-q', '-h', status['socket_directory'],
-                                     '-p', str(status['port']), '-d', 'postgres', '-v', 'ON_ERROR_STOP=1',
-                                     '-c', sql])
-        rc, out, err = self.io.run(argv, environ_update={'PGCONNECT_TIMEOUT': '5', 'LC_ALL': 'C'})
+        rc, out, err = run_psql(self.io, psql, sql, status['socket_directory'], status['port'], self.server_user)
         if rc != 0:
             raise ControlError('%s: %s' % (self.id, (err or out).strip()[:800]))
         out = out.strip()
@@ -186,7 +180,7 @@ class Cluster(object):
             argv += ['-o', '-c config_file=%s' % self.config_file]
         if verb == 'restart':
             argv += ['-m', 'fast']
-        return self._as_server_user(argv + [verb])
+        return as_user(self.io, self.server_user, argv + [verb])
 
     def service(self, verb):
         """(rc, output) of start/restart through the service manager."""

@@ -26,16 +26,17 @@ import stat as stat_module
 import tempfile
 
 from ansible_collections.pgsec.hardening.plugins.module_utils.addresses import format_ip, parse_ip
+from ansible_collections.pgsec.hardening.plugins.module_utils.files import backup_copy, write_file
 from ansible_collections.pgsec.hardening.plugins.module_utils.x509 import (
+    CRL_DATES,
     classify_key_error,
     inspect_tls,
     key_pubout_argv,
-    parse_openssl_date,
-    parse_rfc2253,
     parse_verify_output,
     parse_x509_summary,
     public_key_body,
     public_keys_match,
+    read_openssl_field,
     safe_error_text,
     x509_pubkey_argv,
     x509_summary_argv,
@@ -124,14 +125,8 @@ def parse_crl_info(text):
     info = {'issuer': None, 'issuer_fields': [], 'last_update': None, 'next_update': None}
     for line in (text or '').splitlines():
         key, equals, value = line.partition('=')
-        if not equals:
-            continue
-        if key == 'issuer':
-            info['issuer'] = value.strip()
-            info['issuer_fields'] = parse_rfc2253(value)
-        elif key in ('lastUpdate', 'nextUpdate'):
-            date = parse_openssl_date(value)
-            info['last_update' if key == 'lastUpdate' else 'next_update'] = date.isoformat() if date else None
+        if equals and key != 'subject':
+            read_openssl_field(info, key, value, CRL_DATES)
     return info
 
 
@@ -431,7 +426,8 @@ def _name_of(lookup, number, field):
 class MaterialIO(object):
     """The local file operations of placing TLS material."""
 
-    def __init__(self, backup=None):
+    def __init__(self, module=None, backup=False):
+        self._module = module
         self._backup = backup
 
     @staticmethod
@@ -486,30 +482,16 @@ class MaterialIO(object):
         os.chown(path, uid, gid)
         os.chmod(path, mode)
 
-    @staticmethod
-    def write(path, data, uid, gid, mode):
-        """Replace path atomically; the content is never readable with looser permissions."""
-        handle, temporary = tempfile.mkstemp(prefix='.pgsec-', dir=posixpath.dirname(path))
-        try:
-            with os.fdopen(handle, 'wb') as out:
-                os.fchmod(out.fileno(), 0o600 & mode)
-                os.fchown(out.fileno(), uid, gid)
-                out.write(data)
-                out.flush()
-                os.fsync(out.fileno())
-            os.chmod(temporary, mode)
-            os.rename(temporary, path)
-        except Exception:
-            if os.path.exists(temporary):
-                os.unlink(temporary)
-            raise
+    def write(self, path, data, uid, gid, mode):
+        """Replace path atomically (files.write_file); owner and mode are set before the content lands."""
+        write_file(self._module, path, data, mode=mode, uid=uid, gid=gid, keep=False, make_dirs=None)
 
     @staticmethod
     def remove(path):
         os.unlink(path)
 
     def backup(self, path):
-        return self._backup(path) if self._backup else None
+        return backup_copy(path) if self._backup else None
 
     @staticmethod
     def user_ids(user):

@@ -132,6 +132,27 @@ def parse_san_line(text):
     return san
 
 
+CERT_DATES = {'notBefore': 'not_before', 'notAfter': 'not_after'}
+CRL_DATES = {'lastUpdate': 'last_update', 'nextUpdate': 'next_update'}
+
+
+def read_openssl_field(info, key, value, dates):
+    """Store one ``key=value`` line of openssl's -subject/-issuer/date output in info; False for other keys.
+
+    subject/issuer give "subject"/"issuer" and their parsed "_fields"; dates maps openssl's date
+    keys to info keys (ISO 8601 UTC strings, None when unreadable).
+    """
+    if key in ('subject', 'issuer'):
+        info[key] = value.strip()
+        info[key + '_fields'] = parse_rfc2253(value)
+        return True
+    if key in dates:
+        date = parse_openssl_date(value)
+        info[dates[key]] = date.isoformat() if date else None
+        return True
+    return False
+
+
 def parse_x509_summary(text):
     """Fields of x509_summary_argv output.
 
@@ -150,16 +171,9 @@ def parse_x509_summary(text):
             info['san'] = parse_san_line(following)
         elif not equals:
             continue
-        elif key == 'subject':
-            info['subject'] = value.strip()
-            info['subject_fields'] = parse_rfc2253(value)
-            info['subject_cn'] = _first_value(info['subject_fields'], 'CN')
-        elif key == 'issuer':
-            info['issuer'] = value.strip()
-            info['issuer_fields'] = parse_rfc2253(value)
-        elif key in ('notBefore', 'notAfter'):
-            date = parse_openssl_date(value)
-            info['not_before' if key == 'notBefore' else 'not_after'] = date.isoformat() if date else None
+        elif read_openssl_field(info, key, value, CERT_DATES):
+            if key == 'subject':
+                info['subject_cn'] = _first_value(info['subject_fields'], 'CN')
         elif key == 'serial':
             info['serial'] = value.strip().upper()
         elif key.lower().endswith('fingerprint') and key.lower().startswith('sha256'):

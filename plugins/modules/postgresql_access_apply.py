@@ -111,7 +111,7 @@ def main():
         return module.run_command(argv, environ_update=environ_update)
 
     io = HostIO(run_command)
-    writer = FileWriter()
+    writer = FileWriter(module)
     usable = [result for result in params['results']
               if not result.get('failed') and not result.get('skipped') and result.get('cluster')]
     outcomes = []

@@ -190,7 +190,7 @@ def main():
     if module._diff:
         result['diff'] = diff_entries(config_plan)
     if config_plan['files'] and not module.check_mode:
-        writer = FileWriter(module.backup_local if params['backup'] else None)
+        writer = FileWriter(module, backup=params['backup'])
         try:
             result['files'] = write(prepared, writer)
         except (IOError, OSError) as exc:

@@ -195,6 +195,16 @@ ansible_facts:
                   C(days_left), key type and size, signature algorithm), C(key) (C(readable),
                   C(matches_certificate)) and C(chain) (C(ok) when it verifies against C(ssl_ca_file)).
               type: dict
+            conf_load_time:
+              description: When the running server last read its configuration (C(pg_conf_load_time()), seconds since the epoch); null when it does not run.
+              type: float
+            changed_since_load:
+              description:
+                - Configuration, pg_hba and TLS files whose modification time is after C(conf_load_time), as C(path) and
+                  C(mtime): on disk but not in effect (a run stopped between a write and the reload, or an edit without
+                  one). The roles reload the cluster when a file they own is among them; the audit reports them.
+              type: list
+              elements: dict
             live:
               description:
                 - What the running server is serving now, read before any change; null when the server does

@@ -211,13 +211,10 @@ hba_errors:
   elements: dict
 '''
 
-import os
-import posixpath
-import tempfile
-
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.pgsec.hardening.plugins.module_utils.access_facts import HostIO
+from ansible_collections.pgsec.hardening.plugins.module_utils.files import backup_copy, write_file
 from ansible_collections.pgsec.hardening.plugins.module_utils.hba_change import HbaPlanError, plan_hba
 from ansible_collections.pgsec.hardening.plugins.module_utils.server_control import Cluster, ControlError
 
@@ -234,20 +231,6 @@ def hba_file_of(cluster):
     hba = cluster.get('hba') if isinstance(cluster.get('hba'), dict) else {}
     setting = ((cluster.get('settings') or {}).get('hba_file') or {}).get('value')
     return hba.get('file') or cluster.get('hba_file') or setting
-
-
-def write_file(module, path, data):
-    """Write bytes next to path and move them over it (owner, group and mode of path kept)."""
-    handle, temporary = tempfile.mkstemp(prefix='.pgsec-', dir=posixpath.dirname(path))
-    try:
-        with os.fdopen(handle, 'wb') as out:
-            out.write(data)
-            out.flush()
-            os.fsync(out.fileno())
-    except Exception:
-        os.unlink(temporary)
-        raise
-    module.atomic_move(temporary, path)
 
 
 def main():
@@ -316,9 +299,9 @@ def main():
         module.exit_json(**result)
 
     if params['backup']:
-        result['backup_file'] = module.backup_local(hba_file)
+        result['backup_file'] = backup_copy(hba_file)
     try:
-        write_file(module, hba_file, planned['text'].encode('utf-8', 'surrogateescape'))
+        write_file(module, hba_file, planned['text'].encode('utf-8', 'surrogateescape'), make_dirs=None)
     except (IOError, OSError) as exc:
         module.fail_json(msg='%s: writing %s failed: %s' % (cluster['id'], hba_file, exc), **result)
 
@@ -327,7 +310,7 @@ def main():
 
     def restore_and_fail(reason, **details):
         try:
-            write_file(module, hba_file, before_data)
+            write_file(module, hba_file, before_data, make_dirs=None)
         except (IOError, OSError) as exc:
             module.fail_json(msg='%s; restoring the previous %s failed too: %s' % (reason, hba_file, exc),
                              **dict(result, **details))

@@ -255,7 +255,7 @@ def main():
     def run(argv, env=None):
         return module.run_command(argv, environ_update=env or {}, expand_user_and_vars=False)
 
-    io = MaterialIO(module.backup_local if params['backup'] else None)
+    io = MaterialIO(module, backup=params['backup'])
     options = dict((name, params[name]) for name in OPTIONS)
     try:
         result = place_material(run, io, params['cluster'], options, check_mode=module.check_mode, diff=module._diff)

@@ -26,7 +26,7 @@ def psql_from(lab_hosts, client, address, sslmode="prefer", sql="select 1", **po
                             f"application_name=discover-{client}", "-c", sql]
     if popen:
         return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    return subprocess.run(cmd, text=True, capture_output=True, timeout=60)
+    return subprocess.run(cmd, text=True, capture_output=True, timeout=60, check=False)
 
 
 @pytest.fixture(scope="module")

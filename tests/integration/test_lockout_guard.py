@@ -10,7 +10,7 @@ import time
 import pytest
 import yaml
 
-from labhosts import lab, run
+from labhosts import lab
 
 ALLOWED = "198.18.1.100/32"
 DENIED = "198.18.2.200/32"
@@ -96,10 +96,10 @@ def denied_session(lab_hosts, pairs, request):
     primary, _standby = pairs["debian12"]
     client = lab_hosts.clients["denied"]
     name = "guard-" + request.node.name[:40]
+    conninfo = f"host={primary.ext} user=postgres dbname=postgres sslmode=disable application_name={name}"
     proc = subprocess.Popen(["ip", "netns", "exec", client.netns, "env", f"PGPASSWORD={lab_hosts.postgres_password}",
-                             "psql", "-XAtq", f"host={primary.ext} user=postgres dbname=postgres sslmode=disable "
-                                          f"application_name={name}",
-                             "-c", "select pg_sleep(600)"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                             "psql", "-XAtq", conninfo, "-c", "select pg_sleep(600)"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     count = f"select count(*) from pg_stat_activity where application_name = '{name}'"
     wait_for(lambda: primary.psql(count) == "1", what="the denied client's session")
     yield proc

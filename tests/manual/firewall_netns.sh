@@ -310,7 +310,7 @@ echo "== scale: 1000 /32 sources"
 "$PYTHON" - "$W" <<'EOF'
 import sys
 sys.path.insert(0, sys.argv[1] + '/lib')
-from ansible_collections.pgsec.hardening.plugins.module_utils import firewall_plan as fp
+from ansible_collections.pgsec.hardening.plugins.module_utils.firewall import ruleset as fp
 spec = {'sources': ['10.%d.%d.1' % (i // 250, i % 250) for i in range(1000)], 'action': 'drop'}
 open(sys.argv[1] + '/big.nft', 'w').write(fp.render_nftables(spec))
 open(sys.argv[1] + '/big.rules', 'w').write(fp.render_iptables(spec, 4))

@@ -18,7 +18,7 @@ import re
 import pytest
 import yaml
 
-from ansible_collections.pgsec.hardening.plugins.module_utils import policy
+from ansible_collections.pgsec.hardening.plugins.module_utils import lockout_guard, policy
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.realpath(__file__))))
 GENERATOR = os.path.join(ROOT, 'tests', 'tools', 'role_variables.py')
@@ -163,6 +163,7 @@ def test_policy_defaults_are_the_documented_defaults():
     ('pgsec_profile', policy.PROFILES),
     ('pgsec_firewall_backend', policy.FIREWALL_BACKENDS),
     ('pgsec_tls_clientcert', policy.CLIENTCERT_MODES),
+    ('pgsec_lockout_guard', lockout_guard.GUARD_MODES),
 ])
 def test_spec_choices_are_what_the_policy_code_accepts(name, accepted):
     specs = [spec for _role, _entry, option, spec in all_options() if option == name]

@@ -559,3 +559,29 @@ def test_cluster_without_config_file_key():
 ])
 def test_merge_policy_refusals(user, expected):
     assert refused(user) == expected
+
+
+def test_a_cluster_run_by_patroni_is_neither_edited_nor_restarted():
+    managed = cluster(manager={'name': 'Patroni', 'pid': 700})
+    message = refused({'pgsec_clients': [APP]}, facts(clusters=[managed]))
+    assert message.startswith('cluster 15/main is run by Patroni (process 700, an ancestor of its postmaster)')
+    assert 'patronictl edit-config' in message and 'pgsec_clusters' in message
+
+
+class ProcessesIO(object):
+    """/proc of a host where Patroni (a Python program) runs the postmaster, and a plain one."""
+
+    CMDLINES = {700: '/usr/bin/python3\0/usr/local/bin/patroni\0/etc/patroni.yml\0',
+                701: '/usr/lib/postgresql/15/bin/postgres\0-D\0/var/lib/postgresql/15/main\0',
+                800: '/usr/lib/systemd/systemd\0', 801: '/usr/lib/postgresql/15/bin/postgres\0-D\0/srv/b\0'}
+
+    def read_file(self, path):
+        return self.CMDLINES.get(int(path.split('/')[2]))
+
+
+def test_the_facts_find_the_manager_among_the_postmasters_ancestors():
+    from ansible_collections.pgsec.hardening.plugins.module_utils.access_facts import find_manager
+    processes = {700: {'comm': 'patroni', 'ppid': 1}, 701: {'comm': 'postgres', 'ppid': 700},
+                 800: {'comm': 'systemd', 'ppid': 1}, 801: {'comm': 'postgres', 'ppid': 800}}
+    assert find_manager(ProcessesIO(), processes, 700) == {'name': 'Patroni', 'pid': 700}
+    assert find_manager(ProcessesIO(), processes, 800) is None

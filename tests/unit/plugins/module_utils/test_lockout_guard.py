@@ -154,7 +154,7 @@ def test_loopback_sessions_need_a_loopback_listen_address():
     ({'pgsec_lockout_guard': 'ask'}, "pgsec_lockout_guard: 'ask' is not one of refuse, warn, off"),
     ({'pgsec_lockout_cut': '198.18.2.0/24'}, "pgsec_lockout_cut: '198.18.2.0/24' is not a list"),
     ({'pgsec_lockout_cut': ['198.18.2.0/33']}, "pgsec_lockout_cut[0]: '198.18.2.0/33' is not an IP network"),
-    ({'pgsec_hba_md5_compat': 'maybe'}, "pgsec_hba_md5_compat: 'maybe' is not true or false"),
+    ({'pgsec_hba_md5_compat': 'maybe'}, "pgsec_hba_md5_compat: 'maybe' is not a boolean"),
 ])
 def test_bad_guard_variables_name_the_variable_and_the_value(user, message):
     with pytest.raises(lockout_guard.GuardInputError) as error:

@@ -27,6 +27,7 @@ CLUSTER_CONTROLS = (
     'tls.certificate', 'tls.key_file', 'tls.key_passphrase', 'hba.valid', 'hba.ssl_required',
     'hba.no_all_addresses', 'hba.range_size', 'hba.sources_within_policy', 'hba.auth_method',
     'hba.specific_targets', 'hba.no_remote_superuser', 'hba.localhost_tcp', 'hba.reject_unmatched',
+    'live.clients_covered', 'auth.md5_secrets', 'config.loaded',
 )
 PORT_CONTROLS = ('firewall.port_filtered', 'firewall.sources_within_policy')
 HOST_CONTROLS = ('firewall.active', 'manual.physical_access', 'manual.provider_attestation',
@@ -111,6 +112,9 @@ def secure_facts(hba=SECURE_HBA):
     cluster['tls']['key'].update(readable=False, matches_certificate=None, error='bad decrypt',
                                  error_kind='encrypted')
     set_hba(cluster, hba)
+    cluster['live'] = {'sessions': [], 'replication': [], 'slots': [], 'md5_roles': [], 'in_recovery': False,
+                       'connections': [], 'seen_in_log': []}
+    cluster['changed_since_load'] = []
     facts['firewall'] = {'backend': 'nftables', 'active': ['nftables'], 'details': {},
                          'ports': {'5432': port_summary(5432, v4_allowed=['198.18.1.0/24'])}}
     return facts
@@ -1102,3 +1106,34 @@ def test_evaluate_does_not_modify_its_input():
     user = {'pgsec_clients': [CLIENT]}
     policy.evaluate(facts, user)
     assert facts == original and user == {'pgsec_clients': [CLIENT]}
+
+
+# ---------------------------------------------------------------------------- live
+
+def test_live_clients_and_md5_secrets_are_audited():
+    facts = secure_facts()
+    cluster_of(facts)['live'].update(
+        sessions=[{'pid': 9, 'address': '198.18.1.50', 'port': 4000, 'user': 'app', 'database': 'appdb',
+                   'backend_type': 'client backend', 'ssl': True},
+                  {'pid': 10, 'address': '198.18.2.9', 'port': 4001, 'user': 'report', 'database': 'appdb',
+                   'backend_type': 'client backend', 'ssl': True}],
+        md5_roles=['legacy'])
+    findings = evaluate(facts)
+    covered = find(findings, 'live.clients_covered')
+    assert covered['status'] == 'fail' and covered['severity'] == 'high'
+    assert covered['actual'].startswith("1 of 2 not covered: session 198.18.2.9 (user report, database appdb)")
+    assert 'sources: [198.18.2.9/32]' in covered['actual']
+    md5 = find(findings, 'auth.md5_secrets')
+    assert (md5['status'], md5['actual']) == ('fail', 'stored as MD5: legacy')
+    facts = secure_facts()
+    assert find(evaluate(facts), 'live.clients_covered')['status'] == 'pass'
+    cluster_of(facts).update(live=None, running=False)
+    assert find(evaluate(facts), 'auth.md5_secrets')['status'] == 'pass'
+
+
+def test_files_changed_after_the_last_reload_are_drift():
+    facts = secure_facts()
+    assert find(evaluate(facts), 'config.loaded')['status'] == 'pass'
+    cluster_of(facts)['changed_since_load'] = [{'path': '/etc/postgresql/15/main/pg_hba.conf', 'mtime': 2.0}]
+    item = find(evaluate(facts), 'config.loaded')
+    assert item['status'] == 'fail' and item['actual'].endswith('not in effect: /etc/postgresql/15/main/pg_hba.conf')

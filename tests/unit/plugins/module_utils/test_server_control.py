@@ -178,6 +178,10 @@ def test_parse_postmaster_pid_garbage_numbers_are_none():
     # cgroup v1 lines around the v2 one (hybrid hierarchy)
     ("12:pids:/system.slice/postgresql-16.service\n1:name=systemd:/system.slice/postgresql-16.service\n"
      "0::/system.slice/postgresql-16.service\n", 'postgresql-16.service'),
+    # cgroup v1 only (RHEL 8): systemd's own hierarchy names the unit; other controllers do not count
+    ("11:memory:/system.slice/postgresql-13.service\n1:name=systemd:/system.slice/postgresql-13.service\n",
+     'postgresql-13.service'),
+    ("11:memory:/system.slice/postgresql-13.service\n1:name=systemd:/user.slice/user-0.slice/session-4.scope\n", None),
     (CGROUP_SESSION, None),
     ("0::/\n", None),
     ("0::/init.scope\n", None),

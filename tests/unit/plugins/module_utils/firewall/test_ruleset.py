@@ -11,8 +11,10 @@ import os
 
 import pytest
 
-from ansible_collections.pgsec.hardening.plugins.module_utils import firewall
-from ansible_collections.pgsec.hardening.plugins.module_utils import firewall_plan as fp
+from ansible_collections.pgsec.hardening.plugins.module_utils.firewall import parse as firewall
+from ansible_collections.pgsec.hardening.plugins.module_utils.firewall import select
+from ansible_collections.pgsec.hardening.plugins.module_utils.firewall import verdict
+from ansible_collections.pgsec.hardening.plugins.module_utils.firewall import ruleset as fp
 from ansible_collections.pgsec.hardening.tests.unit.plugins.module_utils.fixture_files import FIXTURES, read_fixture
 
 SPECS = json.loads(read_fixture('firewall_plan', 'specs.json'))
@@ -432,39 +434,39 @@ def test_plan_needs_a_backend():
 def detected(nft_name=None, saves=(), firewalld=None, available=None, directory='firewall_plan'):
     parsed = firewall.parse_nft_json(read_fixture(directory, nft_name)) if nft_name else None
     iptables = [firewall.parse_iptables_save(read_fixture(folder, name)) for folder, name in saves]
-    return fp.inspect_host(parsed, iptables, firewalld, AVAILABLE if available is None else available)
+    return select.inspect_host(parsed, iptables, firewalld, AVAILABLE if available is None else available)
 
 
 def test_choose_nftables_next_to_foreign_table():
     host = detected('basic.nft-1.0.6.json')
     assert host['owned'] == ['nftables'] and host['others']['nftables_input'] == ['inet filter']
-    choice = fp.choose_backend('auto', host)
+    choice = select.choose_backend('auto', host)
     assert choice == {'backend': 'nftables', 'variant': None, 'commands': {'nft': '/usr/sbin/nft'},
                       'reason': 'pgsec rules already exist in nftables'}
-    assert fp.choose_backend('nftables', host)['backend'] == 'nftables'
-    assert 'remove it first with state=absent' in error_of(fp.choose_backend, 'iptables', host)
-    assert fp.choose_backend('auto', fp.inspect_host(None, (), None, AVAILABLE))['reason'] == 'nft is available'
+    assert select.choose_backend('nftables', host)['backend'] == 'nftables'
+    assert 'remove it first with state=absent' in error_of(select.choose_backend, 'iptables', host)
+    assert select.choose_backend('auto', select.inspect_host(None, (), None, AVAILABLE))['reason'] == 'nft is available'
 
 
 def test_choose_iptables_nft_in_use():
     host = detected('iptables_nft.nft.json', [('firewall', 'iptables_nft.save'), ('firewall', 'ip6tables_nft.save')],
                     directory='firewall')
     assert host['others'] == {'nftables_input': [], 'iptables-nft': ['ip filter', 'ip6 filter'], 'iptables-legacy': []}
-    choice = fp.choose_backend('auto', host)
+    choice = select.choose_backend('auto', host)
     assert (choice['backend'], choice['variant']) == ('iptables', 'nft')
     assert choice['commands']['iptables-restore'] == '/usr/sbin/iptables-nft-restore'
-    assert fp.choose_backend('nftables', host)['backend'] == 'nftables'  # same kernel subsystem, no fight
+    assert select.choose_backend('nftables', host)['backend'] == 'nftables'  # same kernel subsystem, no fight
 
 
 def test_choose_iptables_where_pgsec_rules_are():
     host = detected(None, [('firewall_plan', 'full.iptables-legacy-1.8.9.save'),
                            ('firewall_plan', 'full.ip6tables-legacy-1.8.9.save')])
     assert host['owned'] == ['iptables-legacy'] and host['others']['iptables-legacy'] == ['ip filter', 'ip6 filter']
-    choice = fp.choose_backend('auto', host)
+    choice = select.choose_backend('auto', host)
     assert (choice['backend'], choice['variant']) == ('iptables', 'legacy')
     assert choice['commands']['ip6tables-save'] == '/usr/sbin/ip6tables-legacy-save'
-    assert fp.choose_backend('iptables', host)['variant'] == 'legacy'
-    message = error_of(fp.choose_backend, 'nftables', host)
+    assert select.choose_backend('iptables', host)['variant'] == 'legacy'
+    message = error_of(select.choose_backend, 'nftables', host)
     assert message.startswith("pgsec_firewall_backend: 'nftables' would leave the pgsec rules in iptables-legacy")
 
 
@@ -473,65 +475,65 @@ def test_own_rules_alone_do_not_count_as_someone_else():
                                              '*filter\n:INPUT ACCEPT [0:0]\n:PGSEC-INPUT - [0:0]\n'
                                              '-A INPUT -p tcp -m multiport --dports 5432 -j PGSEC-INPUT\n'
                                              '-A PGSEC-INPUT -j DROP\nCOMMIT\n', 4)
-    host = fp.inspect_host(None, [only_ours], None, AVAILABLE)
+    host = select.inspect_host(None, [only_ours], None, AVAILABLE)
     assert host['owned'] == ['iptables-legacy'] and host['others']['iptables-legacy'] == []
 
 
 def test_choose_refuses_two_fighting_backends():
     host = detected('nft_native.json', [('firewall', 'iptables_legacy.save')], directory='firewall')
-    message = error_of(fp.choose_backend, 'auto', host)
+    message = error_of(select.choose_backend, 'auto', host)
     assert message.startswith("pgsec_firewall_backend: 'auto' cannot be chosen safely: iptables-legacy tables "
                               "(ip filter) and nftables rules (inet filter) are both in use")
-    assert "'iptables'" in error_of(fp.choose_backend, 'iptables', host)
+    assert "'iptables'" in error_of(select.choose_backend, 'iptables', host)
 
 
 def test_choose_refuses_adding_a_second_system():
     legacy_only = detected('iptables_legacy.nft.json', [('firewall', 'iptables_legacy.save')], directory='firewall')
-    choice = fp.choose_backend('auto', legacy_only)
+    choice = select.choose_backend('auto', legacy_only)
     assert (choice['backend'], choice['variant'], choice['reason']) == (
         'iptables', 'legacy', 'iptables-legacy rules are in use (ip filter)')
-    assert 'next to the iptables-legacy rules in use (ip filter)' in error_of(fp.choose_backend, 'nftables',
+    assert 'next to the iptables-legacy rules in use (ip filter)' in error_of(select.choose_backend, 'nftables',
                                                                               legacy_only)
     nft_only = dict(AVAILABLE, **{'iptables-nft': {}})
     native = detected('nft_native.json', directory='firewall', available=nft_only)
     assert 'would add iptables-legacy rules next to the nftables rules in use (inet filter)' in error_of(
-        fp.choose_backend, 'iptables', native)
+        select.choose_backend, 'iptables', native)
 
 
 def test_choose_refuses_firewalld_and_missing_tools():
-    message = error_of(fp.choose_backend, 'auto', fp.inspect_host(None, (), True, AVAILABLE))
+    message = error_of(select.choose_backend, 'auto', select.inspect_host(None, (), True, AVAILABLE))
     assert message.startswith("pgsec_firewall_backend: 'auto' cannot be used while firewalld is running")
     no_nft = dict(AVAILABLE, nft=None)
-    assert error_of(fp.choose_backend, 'nftables', fp.inspect_host(None, (), None, no_nft)) == (
+    assert error_of(select.choose_backend, 'nftables', select.inspect_host(None, (), None, no_nft)) == (
         "pgsec_firewall_backend: 'nftables' is not available on this host: nft is not installed")
-    assert fp.choose_backend('auto', fp.inspect_host(None, (), None, no_nft))['variant'] == 'nft'
+    assert select.choose_backend('auto', select.inspect_host(None, (), None, no_nft))['variant'] == 'nft'
     partial = {'iptables-nft': {'iptables': '/usr/sbin/iptables-nft'}}
-    assert 'found no firewall tools' in error_of(fp.choose_backend, 'auto', fp.inspect_host(None, (), None, partial))
+    assert 'found no firewall tools' in error_of(select.choose_backend, 'auto', select.inspect_host(None, (), None, partial))
     # incomplete iptables-nft tools: the legacy variant is the fallback, and it is missing too
     assert 'the iptables-legacy tools (iptables, ip6tables and their -save/-restore) are not all installed' in error_of(
-        fp.choose_backend, 'iptables', fp.inspect_host(None, (), None, partial))
-    assert error_of(fp.choose_backend, 'ufw', {}) == (
+        select.choose_backend, 'iptables', select.inspect_host(None, (), None, partial))
+    assert error_of(select.choose_backend, 'ufw', {}) == (
         "pgsec_firewall_backend: 'ufw' is not one of auto, nftables, iptables")
 
 
 def test_choose_for_removal():
     host = detected('basic.nft-1.0.6.json', firewalld=True)
-    assert fp.choose_backend('auto', host, 'absent')['backend'] == 'nftables'  # firewalld does not block removal
-    nothing = fp.choose_backend('auto', fp.inspect_host(None, (), None, AVAILABLE), 'absent')
+    assert select.choose_backend('auto', host, 'absent')['backend'] == 'nftables'  # firewalld does not block removal
+    nothing = select.choose_backend('auto', select.inspect_host(None, (), None, AVAILABLE), 'absent')
     assert nothing['backend'] is None
     both = dict(host, owned=['nftables', 'iptables-nft'])
-    assert 'pgsec rules exist in nftables and iptables-nft' in error_of(fp.choose_backend, 'auto', both, 'absent')
+    assert 'pgsec rules exist in nftables and iptables-nft' in error_of(select.choose_backend, 'auto', both, 'absent')
 
 
 # ------------------------------------------------------------------ effect and persistence
 
 def test_refused_sources_other_tables_still_drop():
     """shadowed: our table allows 203.0.113.0/24 but foreign.nft's inet filter drops it."""
-    summary = firewall.summarize_port(5432, nft('shadowed.nft-1.0.6.json'))
+    summary = verdict.summarize_port(5432, nft('shadowed.nft-1.0.6.json'))
     assert summary['ipv4']['allowed_sources'] == ['198.18.200.0/24']
     assert fp.refused_sources(spec('shadowed'), {5432: summary}) == [
         {'port': 5432, 'source': '203.0.113.0/24', 'default': 'drop'}]
-    assert fp.refused_sources(spec('basic'), {5432: firewall.summarize_port(5432, nft('basic.nft-1.0.6.json'))}) == []
+    assert fp.refused_sources(spec('basic'), {5432: verdict.summarize_port(5432, nft('basic.nft-1.0.6.json'))}) == []
 
 
 DEBIAN_NFTABLES_CONF = '''#!/usr/sbin/nft -f
@@ -563,7 +565,7 @@ def test_persist_files():
     nftables = fp.persist_files(spec('basic'), {'backend': 'nftables'})
     assert nftables == {'/etc/nftables.d/pgsec.nft': BASIC_NFT}
     assert fp.persist_files({'state': 'absent'}, {'backend': 'nftables'}) == {'/etc/nftables.d/pgsec.nft': None}
-    choice = fp.choose_backend('iptables', fp.inspect_host(None, (), None, AVAILABLE))
+    choice = select.choose_backend('iptables', select.inspect_host(None, (), None, AVAILABLE))
     files = fp.persist_files(spec('full'), choice)
     assert sorted(files) == ['/etc/pgsec-hardening/firewall-load.sh', '/etc/pgsec-hardening/ip6tables.rules',
                              '/etc/pgsec-hardening/iptables.rules', '/etc/systemd/system/pgsec-firewall.service']

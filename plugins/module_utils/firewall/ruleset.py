@@ -38,6 +38,7 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import difflib
+import functools
 import ipaddress
 import json
 import re
@@ -49,15 +50,12 @@ from ansible_collections.pgsec.hardening.plugins.module_utils.addresses import (
     parse_network,
     range_to_cidrs,
 )
-from ansible_collections.pgsec.hardening.plugins.module_utils.firewall import (
-    FIREWALLD_TABLE,
-    detect_backend,
-    is_iptables_nft_table,
+from ansible_collections.pgsec.hardening.plugins.module_utils.inputs import as_bool, as_list, fail
+from ansible_collections.pgsec.hardening.plugins.module_utils.firewall.parse import (
     parse_iptables_save,
     parse_nft_json,
 )
 
-BACKENDS = ('auto', 'nftables', 'iptables')
 ACTIONS = ('drop', 'reject')
 EGRESS_PROTOCOLS = ('tcp', 'udp')
 STATES = ('present', 'absent')
@@ -109,8 +107,7 @@ class FirewallPlanError(Exception):
     """The firewall spec or the host situation does not allow a plan; the message names the field and value."""
 
 
-def _fail(field, value, why):
-    raise FirewallPlanError('%s: %r %s' % (field, value, why))
+_fail = functools.partial(fail, FirewallPlanError)
 
 
 # ---------------------------------------------------------------------------- spec
@@ -133,23 +130,8 @@ def _collapse(cidrs):
     return [format_network(network) for network in sorted(ipaddress.collapse_addresses(networks))]
 
 
-def _as_list(field, value):
-    if value is None:
-        return []
-    if isinstance(value, (str, bytes, dict)) or not isinstance(value, (list, tuple)):
-        _fail(field, value, 'is not a list')
-    return list(value)
-
-
-def _bool(field, value):
-    if isinstance(value, bool):
-        return value
-    text = str(value).strip().lower()
-    if text in ('true', 'yes', 'on', '1'):
-        return True
-    if text in ('false', 'no', 'off', '0'):
-        return False
-    return _fail(field, value, 'is not a boolean')
+_as_list = functools.partial(as_list, FirewallPlanError)
+_bool = functools.partial(as_bool, FirewallPlanError)
 
 
 def normalize_spec(spec):
@@ -632,165 +614,6 @@ def plan(spec, current):
     result['diff'] = list(difflib.unified_diff(before.splitlines(), after.splitlines(), 'before', 'after',
                                                lineterm=''))
     return result
-
-
-# ---------------------------------------------------------------------------- backend choice
-
-def inspect_host(nft=None, iptables=(), firewalld_running=None, available=None):
-    """detect_backend's answer plus what choose_backend needs to decide.
-
-    nft: parse_nft_json result; iptables: parse_iptables_save results (nft and legacy variants,
-    both families); available: {"nft": path, "iptables-nft": {tool: path}, "iptables-legacy":
-    {tool: path}} for the tools found (tool: iptables, ip6tables, iptables-restore, iptables-save,
-    ip6tables-restore, ip6tables-save). Adds "available", "owned" (where pgsec rules exist:
-    nftables, iptables-nft, iptables-legacy) and "others": who else filters incoming traffic,
-    as table keys: "nftables_input" (native tables, not ours nor firewalld's, with an input filter
-    chain that has rules or a policy other than accept), "iptables-nft" and "iptables-legacy"
-    (filter tables with rules, user chains or a non-accept policy that are not pgsec's).
-    """
-    info = detect_backend(nft, iptables, firewalld_running=firewalld_running)
-    info['available'] = dict(available or {})
-    owned = []
-    others = {'nftables_input': [], 'iptables-nft': [], 'iptables-legacy': []}
-    if nft:
-        if any(table.get('family') == NFT_FAMILY and table.get('name') == NFT_TABLE for table in nft['tables']):
-            owned.append('nftables')
-        with_rules = set((rule.get('family'), rule.get('table'), rule.get('chain')) for rule in nft['rules'])
-        for chain in nft['chains']:
-            family, table = chain.get('family'), chain.get('table')
-            key = '%s %s' % (family, table)
-            if (family, table) == (NFT_FAMILY, NFT_TABLE) or table == FIREWALLD_TABLE \
-                    or is_iptables_nft_table(nft, family, table) or key in others['nftables_input']:
-                continue
-            filtering = chain.get('policy', 'accept') != 'accept' or (family, table, chain.get('name')) in with_rules
-            if chain.get('hook') == 'input' and chain.get('type', 'filter') == 'filter' and filtering:
-                others['nftables_input'].append(key)
-    for parsed in iptables or ():
-        variant = 'iptables-legacy' if parsed.get('variant') == 'legacy' else 'iptables-nft'
-        prefix = 'ip6' if parsed.get('family') == 6 else 'ip'
-        for table, chains in parsed['tables'].items():
-            if table == 'filter' and any(name in chains for name in IPT_OWNED_CHAINS) and variant not in owned:
-                owned.append(variant)
-            if table == 'filter' and _foreign_use(chains) and '%s %s' % (prefix, table) not in others[variant]:
-                others[variant].append('%s %s' % (prefix, table))
-    info['owned'] = owned
-    info['others'] = others
-    return info
-
-
-def _foreign_use(chains):
-    """A saved filter table is in use by someone else: rules, user chains or a non-accept policy that are not ours."""
-    for name, chain in chains.items():
-        if name in IPT_OWNED_CHAINS:
-            continue
-        if name not in ('INPUT', 'OUTPUT', 'FORWARD', 'PREROUTING', 'POSTROUTING'):
-            return True
-        if chain['policy'] not in (None, 'accept'):
-            return True
-        if any(rule['target'] not in IPT_OWNED_CHAINS for rule in chain['rules']):
-            return True
-    return False
-
-
-def _iptables_commands(available, variant):
-    tools = available.get(variant) or {}
-    needed = ('iptables', 'ip6tables', 'iptables-restore', 'iptables-save', 'ip6tables-restore', 'ip6tables-save')
-    if all(tools.get(tool) for tool in needed):
-        return dict((tool, tools[tool]) for tool in needed)
-    return None
-
-
-def choose_backend(requested, detected, state='present'):
-    """nftables or iptables for this host, or FirewallPlanError naming pgsec_firewall_backend.
-
-    requested: auto, nftables or iptables; detected: inspect_host result. Returns {"backend",
-    "variant" (nft|legacy for iptables, else None), "commands" (tool paths), "reason"}.
-    iptables-nft and iptables-legacy both give backend iptables, with that variant's tools.
-    Refuses when the requested backend's tools are missing, when firewalld runs, when
-    iptables-legacy rules are in use next to nftables input chains or iptables-nft rules (both
-    sets of rules would filter the port and neither side sees the other), when the choice
-    would add a second such system, and when pgsec rules already exist in another backend.
-    For state absent the backend holding pgsec's rules is chosen and nothing is refused but a
-    missing tool or rules in two backends.
-    """
-    name = 'pgsec_firewall_backend'
-    if requested not in BACKENDS:
-        _fail(name, requested, 'is not one of %s' % ', '.join(BACKENDS))
-    available = detected.get('available') or {}
-    owned = list(detected.get('owned') or [])
-    others = detected.get('others') or {}
-    legacy = others.get('iptables-legacy') or []
-    nft_side = (others.get('nftables_input') or []) + (others.get('iptables-nft') or [])
-
-    if len(owned) > 1:
-        _fail(name, requested, 'cannot be applied: pgsec rules exist in %s; remove them from all but one '
-              'by hand (nft delete table inet pgsec, or the PGSEC chains and the jumps to them)' % ' and '.join(owned))
-    if state == 'absent':
-        if not owned:
-            return {'backend': None if requested == 'auto' else requested, 'variant': None, 'commands': {},
-                    'reason': 'nothing of pgsec to remove'}
-        return _choice(name, requested, owned[0], available, 'pgsec rules are in %s' % owned[0])
-
-    if detected.get('firewalld'):
-        _fail(name, requested, 'cannot be used while firewalld is running: firewalld owns the firewall and would '
-              'fight rules added behind its back (use pgsec_firewall_backend=firewalld, or stop firewalld)')
-    if legacy and nft_side:
-        _fail(name, requested, 'cannot be chosen safely: iptables-legacy tables (%s) and nftables rules (%s) are both '
-              'in use and both filter incoming traffic; remove one of them first'
-              % (', '.join(legacy), ', '.join(nft_side)))
-    if requested == 'auto':
-        if owned:
-            choice = owned[0]
-            reason = 'pgsec rules already exist in %s' % choice
-        elif legacy:
-            choice, reason = 'iptables-legacy', 'iptables-legacy rules are in use (%s)' % ', '.join(legacy)
-        elif others.get('iptables-nft') and not others.get('nftables_input'):
-            choice, reason = 'iptables-nft', 'iptables(-nft) rules are in use (%s)' % ', '.join(others['iptables-nft'])
-        elif available.get('nft'):
-            choice, reason = 'nftables', 'nft is available' + (' and in use' if others.get('nftables_input') else '')
-        elif _iptables_commands(available, 'iptables-nft'):
-            choice, reason = 'iptables-nft', 'nft is not installed'
-        elif _iptables_commands(available, 'iptables-legacy'):
-            choice, reason = 'iptables-legacy', 'only iptables-legacy is installed'
-        else:
-            _fail(name, requested, 'found no firewall tools on this host (nft, iptables-restore)')
-        return _choice(name, requested, choice, available, reason)
-    if requested == 'nftables':
-        if owned and owned[0] != 'nftables':
-            _fail(name, requested, 'would leave the pgsec rules in %s behind: remove them first with state=absent'
-                  % owned[0])
-        if legacy:
-            _fail(name, requested, 'would add nftables rules next to the iptables-legacy rules in use (%s); use '
-                  'iptables' % ', '.join(legacy))
-        return _choice(name, requested, 'nftables', available, 'requested')
-    # iptables
-    if owned and owned[0] == 'nftables':
-        _fail(name, requested, 'would leave table inet pgsec behind: remove it first with state=absent')
-    if owned:
-        variant = owned[0]
-    elif legacy:
-        variant = 'iptables-legacy'
-    elif _iptables_commands(available, 'iptables-nft'):
-        variant = 'iptables-nft'
-    else:
-        variant = 'iptables-legacy'
-    if variant == 'iptables-legacy' and nft_side:
-        _fail(name, requested, 'would add iptables-legacy rules next to the nftables rules in use (%s); install '
-              'iptables-nft or use nftables' % ', '.join(nft_side))
-    return _choice(name, requested, variant, available, 'requested')
-
-
-def _choice(name, requested, choice, available, reason):
-    if choice == 'nftables':
-        if not available.get('nft'):
-            _fail(name, requested, 'is not available on this host: nft is not installed')
-        return {'backend': 'nftables', 'variant': None, 'commands': {'nft': available['nft']}, 'reason': reason}
-    variant = 'legacy' if choice == 'iptables-legacy' else 'nft'
-    commands = _iptables_commands(available, choice)
-    if commands is None:
-        _fail(name, requested, 'is not available on this host: the %s tools (iptables, ip6tables and their '
-              '-save/-restore) are not all installed' % choice)
-    return {'backend': 'iptables', 'variant': variant, 'commands': commands, 'reason': reason}
 
 
 # ---------------------------------------------------------------------------- effect and persistence

@@ -10,9 +10,10 @@ import json
 
 import pytest
 
-from ansible_collections.pgsec.hardening.plugins.module_utils import firewall
-from ansible_collections.pgsec.hardening.plugins.module_utils import firewall_plan as fp
-from ansible_collections.pgsec.hardening.plugins.module_utils import firewalld_plan as fwd
+from ansible_collections.pgsec.hardening.plugins.module_utils.firewall import parse as firewall
+from ansible_collections.pgsec.hardening.plugins.module_utils.firewall import select
+from ansible_collections.pgsec.hardening.plugins.module_utils.firewall import ruleset as fp
+from ansible_collections.pgsec.hardening.plugins.module_utils.firewall import firewalld_rules as fwd
 from ansible_collections.pgsec.hardening.tests.unit.plugins.module_utils.fixture_files import read_fixture
 
 SPECS = json.loads(read_fixture('firewalld', 'specs.json'))
@@ -860,26 +861,26 @@ def test_other_zone_openings_rich_rules_and_targets():
 
 def inspected(running, nft_name=None, available=None):
     parsed = firewall.parse_nft_json(read_fixture('firewall_plan', nft_name)) if nft_name else None
-    return fp.inspect_host(parsed, (), running, AVAILABLE if available is None else available)
+    return select.inspect_host(parsed, (), running, AVAILABLE if available is None else available)
 
 
 def test_choose_firewalld_when_it_runs():
     expected = {'backend': 'firewalld', 'variant': None, 'commands': {'firewall-cmd': '/usr/bin/firewall-cmd'}}
-    assert fwd.choose('auto', inspected(True)) == dict(expected, reason='firewalld is running')
-    assert fwd.choose('firewalld', inspected(True)) == dict(expected, reason='requested')
-    assert fwd.choose('auto', inspected(True), firewalld_owned=True) == dict(
+    assert select.choose('auto', inspected(True)) == dict(expected, reason='firewalld is running')
+    assert select.choose('firewalld', inspected(True)) == dict(expected, reason='requested')
+    assert select.choose('auto', inspected(True), firewalld_owned=True) == dict(
         expected, reason='pgsec rules already exist in firewalld')
-    assert fwd.choose('auto', inspected(False)) == {'backend': 'nftables', 'variant': None,
-                                                    'commands': {'nft': '/usr/sbin/nft'}, 'reason': 'nft is available'}
-    assert fwd.choose('nftables', inspected(None))['backend'] == 'nftables'
+    assert select.choose('auto', inspected(False)) == {'backend': 'nftables', 'variant': None,
+                                                       'commands': {'nft': '/usr/sbin/nft'}, 'reason': 'nft is available'}
+    assert select.choose('nftables', inspected(None))['backend'] == 'nftables'
 
 
 @pytest.mark.parametrize('requested', ['nftables', 'iptables'])
 def test_choose_refuses_other_backends_next_to_firewalld(requested):
-    assert error_of(fwd.choose, requested, inspected(True)).startswith(
+    assert error_of(select.choose, requested, inspected(True)).startswith(
         "pgsec_firewall_backend: '%s' cannot be used while firewalld is running: firewalld owns the firewall" % requested)
     for running in (True, False):
-        assert error_of(fwd.choose, requested, inspected(running), firewalld_owned=True) == (
+        assert error_of(select.choose, requested, inspected(running), firewalld_owned=True) == (
             "pgsec_firewall_backend: '%s' would leave the pgsec rich rules in firewalld behind: remove them first with "
             "state=absent" % requested)
 
@@ -888,26 +889,26 @@ def test_choose_refuses_rules_in_two_places():
     with_nft = inspected(True, 'basic.nft-1.0.6.json')
     assert with_nft['owned'] == ['nftables']
     for requested in ('auto', 'firewalld'):
-        assert error_of(fwd.choose, requested, with_nft) == (
+        assert error_of(select.choose, requested, with_nft) == (
             "pgsec_firewall_backend: '%s' would leave the pgsec rules in nftables behind: remove them first with "
             "state=absent" % requested)
-        assert error_of(fwd.choose, requested, with_nft, 'absent', True) == (
+        assert error_of(select.choose, requested, with_nft, 'absent', True) == (
             "pgsec_firewall_backend: '%s' cannot be applied: pgsec rules exist in nftables and in firewalld; remove "
             "them from one by hand" % requested)
     # removing the nftables rules works while firewalld runs
-    assert fwd.choose('auto', with_nft, 'absent')['backend'] == 'nftables'
-    assert fwd.choose('firewalld', with_nft, 'absent')['reason'] == 'pgsec rules are in nftables'
+    assert select.choose('auto', with_nft, 'absent')['backend'] == 'nftables'
+    assert select.choose('firewalld', with_nft, 'absent')['reason'] == 'pgsec rules are in nftables'
 
 
 def test_choose_firewalld_not_usable():
-    assert error_of(fwd.choose, 'firewalld', inspected(False)) == (
+    assert error_of(select.choose, 'firewalld', inspected(False)) == (
         "pgsec_firewall_backend: 'firewalld' cannot be applied: firewalld is not running (firewall-cmd --state)")
-    assert error_of(fwd.choose, 'auto', inspected(None), firewalld_owned=True) == (
+    assert error_of(select.choose, 'auto', inspected(None), firewalld_owned=True) == (
         "pgsec_firewall_backend: 'auto' cannot be applied: firewalld is not running (firewall-cmd --state) and "
         "pgsec's rich rules are in its configuration")
-    assert error_of(fwd.choose, 'firewalld', inspected(True, available={'nft': '/usr/sbin/nft'})) == (
+    assert error_of(select.choose, 'firewalld', inspected(True, available={'nft': '/usr/sbin/nft'})) == (
         "pgsec_firewall_backend: 'firewalld' is not available on this host: firewall-cmd is not installed")
-    assert error_of(fwd.choose, 'ufw', inspected(True)) == (
+    assert error_of(select.choose, 'ufw', inspected(True)) == (
         "pgsec_firewall_backend: 'ufw' is not one of auto, nftables, iptables, firewalld")
 
 
@@ -915,9 +916,9 @@ def test_choose_for_removal():
     expected = {'backend': 'firewalld', 'variant': None, 'commands': {'firewall-cmd': '/usr/bin/firewall-cmd'},
                 'reason': 'pgsec rules are in firewalld'}
     for requested in ('auto', 'firewalld', 'nftables', 'iptables'):
-        assert fwd.choose(requested, inspected(True), 'absent', True) == expected
+        assert select.choose(requested, inspected(True), 'absent', True) == expected
         assert "cannot remove pgsec's rich rules: firewalld is not running" in error_of(
-            fwd.choose, requested, inspected(False), 'absent', True)
-    assert fwd.choose('firewalld', inspected(True), 'absent') == {
+            select.choose, requested, inspected(False), 'absent', True)
+    assert select.choose('firewalld', inspected(True), 'absent') == {
         'backend': None, 'variant': None, 'commands': {}, 'reason': 'nothing of pgsec to remove'}
-    assert fwd.choose('auto', inspected(False), 'absent')['backend'] is None
+    assert select.choose('auto', inspected(False), 'absent')['backend'] is None

@@ -9,7 +9,8 @@ import json
 
 import pytest
 
-from ansible_collections.pgsec.hardening.plugins.module_utils import firewall
+from ansible_collections.pgsec.hardening.plugins.module_utils.firewall import parse as firewall
+from ansible_collections.pgsec.hardening.plugins.module_utils.firewall import verdict
 from ansible_collections.pgsec.hardening.tests.unit.plugins.module_utils.fixture_files import read_fixture
 
 
@@ -58,7 +59,7 @@ def meta(key, value, op='=='):
 # ------------------------------------------------------------------ recorded rulesets
 
 def test_nft_native():
-    summary = firewall.summarize_port(5432, nft=nft('nft_native.json'))
+    summary = verdict.summarize_port(5432, nft=nft('nft_native.json'))
     assert families(summary) == {
         'ipv4': {'default': 'reject', 'filtered': True, 'denied_sources': [],
                  'allowed_sources': ['192.0.2.0/24', '198.18.1.0/24', '10.0.0.5/32']},
@@ -78,17 +79,17 @@ def test_nft_native():
 
 
 def test_nft_native_other_ports():
-    ssh = firewall.summarize_port(22, nft=nft('nft_native.json'))
+    ssh = verdict.summarize_port(22, nft=nft('nft_native.json'))
     assert ssh['ipv4']['allowed_sources'] == ['0.0.0.0/0'] and not ssh['filtered']
-    pgbouncer = firewall.summarize_port(6432, nft=nft('nft_native.json'))
+    pgbouncer = verdict.summarize_port(6432, nft=nft('nft_native.json'))
     assert pgbouncer['ipv6']['allowed_sources'] == ['2001:db8::/64']
     assert pgbouncer['ipv4']['allowed_sources'] == []
-    udp = firewall.summarize_port(5432, nft=nft('nft_native.json'), protocol='udp')
+    udp = verdict.summarize_port(5432, nft=nft('nft_native.json'), protocol='udp')
     assert udp['default'] == 'accept'
 
 
 def test_nft_policy_accept_with_negated_set():
-    summary = firewall.summarize_port(5432, nft=nft('nft_policy_accept.json'))
+    summary = verdict.summarize_port(5432, nft=nft('nft_policy_accept.json'))
     assert summary['ipv4'] == {'default': 'drop', 'filtered': True, 'denied_sources': [],
                                'allowed_sources': ['198.18.1.100/32', '198.18.1.101/32']}
     # "reject with icmpv6" only applies to IPv6 packets in an inet table
@@ -100,7 +101,7 @@ def test_nft_policy_accept_with_negated_set():
 def test_iptables_nft_ipv6_left_open():
     v4, v6 = ipt('iptables_nft.save'), ipt('ip6tables_nft.save')
     assert (v4['variant'], v4['family'], v6['family'], v4['version']) == ('nft', 4, 6, '1.8.9')
-    summary = firewall.summarize_port(5432, nft=nft('iptables_nft.nft.json'), iptables=[v4, v6])
+    summary = verdict.summarize_port(5432, nft=nft('iptables_nft.nft.json'), iptables=[v4, v6])
     assert families(summary) == {
         'ipv4': {'default': 'reject', 'filtered': True, 'allowed_sources': ['198.18.1.100/32'], 'denied_sources': []},
         'ipv6': {'default': 'accept', 'filtered': False, 'allowed_sources': ['::/0'], 'denied_sources': []}}
@@ -113,7 +114,7 @@ def test_iptables_nft_ipv6_left_open():
 
 
 def test_iptables_nft_seen_only_through_nft_json():
-    summary = firewall.summarize_port(5432, nft=nft('iptables_nft.nft.json'))
+    summary = verdict.summarize_port(5432, nft=nft('iptables_nft.nft.json'))
     assert summary['ipv4']['default'] == 'drop'  # REJECT is an xt target the nft view cannot evaluate
     assert [item['text'] for item in summary['conditional']] == [
         'meta nfproto ipv4 xt match conntrack accept',
@@ -121,7 +122,7 @@ def test_iptables_nft_seen_only_through_nft_json():
 
 
 def test_iptables_user_chain_and_ranges():
-    summary = firewall.summarize_port(5433, iptables=[ipt('iptables_nft.save'), ipt('ip6tables_nft.save')])
+    summary = verdict.summarize_port(5433, iptables=[ipt('iptables_nft.save'), ipt('ip6tables_nft.save')])
     assert summary['ipv4']['allowed_sources'] == [
         '10.0.0.0/16', '192.0.2.12/30', '192.0.2.16/30', '192.0.2.10/31', '192.0.2.20/32']
     assert summary['ipv4']['default'] == 'drop'
@@ -130,7 +131,7 @@ def test_iptables_user_chain_and_ranges():
 def test_iptables_legacy():
     v4, v6 = ipt('iptables_legacy.save'), ipt('ip6tables_legacy.save')
     assert (v4['variant'], v6['variant']) == ('legacy', 'legacy')
-    summary = firewall.summarize_port(5432, nft=nft('iptables_legacy.nft.json'), iptables=[v4, v6])
+    summary = verdict.summarize_port(5432, nft=nft('iptables_legacy.nft.json'), iptables=[v4, v6])
     assert summary['backend']['active'] == ['iptables-legacy']
     assert summary['ipv6'] == {'default': 'reject', 'filtered': True, 'allowed_sources': ['2001:db8:1::/48'],
                                'denied_sources': []}
@@ -157,7 +158,7 @@ def test_legacy_warning_and_mixed():
     assert backend['active'] == ['nftables', 'iptables-nft']
     assert backend['nftables_tables'] == ['inet filter']
     assert backend['iptables_nft_tables'] == ['ip filter', 'ip nat']
-    summary = firewall.summarize_port(5432, nft=mixed_nft, iptables=[mixed_ipt])
+    summary = verdict.summarize_port(5432, nft=mixed_nft, iptables=[mixed_ipt])
     # iptables-nft accepts 5432, the native table still rejects: every input hook must accept
     assert summary['ipv4']['allowed_sources'] == ['192.0.2.0/24', '198.18.1.0/24', '10.0.0.5/32']
     assert summary['ipv4']['default'] == 'reject'
@@ -189,14 +190,14 @@ def test_firewalld_zones_parse():
 
 def test_firewalld_summary():
     zones = firewall.parse_firewalld_zones(read_fixture('firewall', 'firewalld_list_all_zones.txt'))
-    summary = firewall.summarize_port(5432, firewalld=zones)
+    summary = verdict.summarize_port(5432, firewalld=zones)
     assert families(summary) == {
         'ipv4': {'default': 'reject', 'filtered': True, 'allowed_sources': ['198.18.1.0/24', '203.0.113.0/24'],
                  'denied_sources': ['198.18.1.200/32', '203.0.113.66/32']},
         'ipv6': {'default': 'accept', 'filtered': False, 'allowed_sources': ['::/0'],
                  'denied_sources': ['2001:db8:2::/48']}}
     assert summary['backend']['primary'] == 'firewalld'
-    other = firewall.summarize_port(6435, firewalld=zones)
+    other = verdict.summarize_port(6435, firewalld=zones)
     assert other['ipv4']['default'] == 'accept'
     assert other['ipv4']['denied_sources'] == ['198.18.1.0/24', '198.18.1.200/32', '203.0.113.66/32']
 
@@ -205,7 +206,7 @@ def test_firewalld_interface_zones_are_conditional():
     text = ('public (default, active)\n  target: DROP\n  interfaces: eth0\n  sources: \n  services: ssh\n'
             '  ports: \n  rich rules: \n\ninternal (active)\n  target: default\n  interfaces: eth1\n'
             '  services: postgresql\n  ports: \n  rich rules: \n')
-    summary = firewall.summarize_port(5432, firewalld=firewall.parse_firewalld_zones(text))
+    summary = verdict.summarize_port(5432, firewalld=firewall.parse_firewalld_zones(text))
     assert summary['ipv4']['default'] == 'drop'
     assert summary['conditional'] == [{'table': 'firewalld', 'chain': 'internal', 'text': 'interfaces eth1: accept'}]
 
@@ -228,7 +229,7 @@ def test_rich_rules(text, expected):
 def test_firewalld_rich_rule_with_condition_is_conditional():
     text = ('public (default, active)\n  target: default\n  interfaces: eth0\n  services: \n  ports: \n'
             '  rich rules: \n\trule source ipset="clients" port port="5432" protocol="tcp" accept\n')
-    summary = firewall.summarize_port(5432, firewalld=firewall.parse_firewalld_zones(text))
+    summary = verdict.summarize_port(5432, firewalld=firewall.parse_firewalld_zones(text))
     assert summary['default'] == 'reject'
     assert summary['conditional'][0]['text'].startswith('rule source ipset="clients"')
 
@@ -250,7 +251,7 @@ def test_vmap_th_dport_and_interfaces():
     doc['chains'].append({'family': 'inet', 'table': 'f', 'name': 'pg', 'handle': 2})
     doc['rules'].append({'family': 'inet', 'table': 'f', 'chain': 'pg', 'handle': 99,
                          'expr': [saddr('2001:db8::/32', 'ip6'), {'accept': None}]})
-    summary = firewall.summarize_port(5432, nft=doc)
+    summary = verdict.summarize_port(5432, nft=doc)
     assert summary['ipv4']['allowed_sources'] == ['10.0.0.0/8']
     assert summary['ipv6']['allowed_sources'] == ['2001:db8::/32']
     assert [item['text'] for item in summary['conditional']] == ['iifname eth1 tcp dport 5432 accept']
@@ -264,10 +265,10 @@ def test_jump_loops_and_goto():
          ('ip t a', [{'jump': {'target': 'b'}}]),
          ('ip t b', [{'jump': {'target': 'a'}}]),  # a <-> b loop must terminate
          ('ip t a', [saddr('192.0.2.0/24'), {'reject': None}])])
-    summary = firewall.summarize_port(5432, nft=doc)
+    summary = verdict.summarize_port(5432, nft=doc)
     assert summary['ipv4']['default'] == 'accept'
     assert summary['ipv4']['denied_sources'] == ['192.0.2.0/24']
-    assert firewall.summarize_port(22, nft=doc)['ipv4']['default'] == 'drop'
+    assert verdict.summarize_port(22, nft=doc)['ipv4']['default'] == 'drop'
 
 
 def test_multiple_hooks_must_all_accept_and_missing_sets():
@@ -276,7 +277,7 @@ def test_multiple_hooks_must_all_accept_and_missing_sets():
         [('inet one in', [saddr('@nosuchset'), dport(5432), {'accept': None}]),
          ('inet one in', [dport(5432), meta('l4proto', 'tcp'), saddr('198.18.0.0/15', op='!='), {'drop': None}]),
          ('ip two in', [saddr({'range': ['198.18.1.0', '198.18.1.127']}), dport(5432), {'drop': None}])])
-    summary = firewall.summarize_port(5432, nft=doc)
+    summary = verdict.summarize_port(5432, nft=doc)
     assert summary['ipv4'] == {'default': 'drop', 'filtered': True, 'allowed_sources': ['198.18.0.0/15'],
                                'denied_sources': ['198.18.1.0/25']}
     assert summary['ipv6']['default'] == 'accept'  # the inet drop rule only matches IPv4 sources
@@ -284,7 +285,7 @@ def test_multiple_hooks_must_all_accept_and_missing_sets():
 
 
 def test_no_firewall_at_all():
-    summary = firewall.summarize_port(5432)
+    summary = verdict.summarize_port(5432)
     assert summary['filtered'] is False and summary['default'] == 'accept'
     assert summary['allowed_sources'] == ['0.0.0.0/0', '::/0'] and summary['policies'] == []
 
@@ -308,7 +309,7 @@ def test_iptables_edge_lines():
     assert rules[1]['verdict'] is None and rules[1]['conditions'] == ['-m limit --limit 5/min']
     assert rules[2]['dports_negated'] is True and rules[2]['ct_states'] == ['new']
     assert rules[4]['verdict'] == 'queue' and rules[4]['conditions'] == []
-    summary = firewall.summarize_port(5432, iptables=[parsed])
+    summary = verdict.summarize_port(5432, iptables=[parsed])
     assert summary['ipv6'] == {'default': 'drop', 'filtered': True, 'allowed_sources': ['2001:db8::/32'],
                                'denied_sources': []}
     assert [item['verdict'] for item in summary['conditional']] == ['accept', 'queue']
@@ -317,6 +318,6 @@ def test_iptables_edge_lines():
 
 def test_results_are_json_serialisable():
     zones = firewall.parse_firewalld_zones(read_fixture('firewall', 'firewalld_list_all_zones.txt'))
-    summary = firewall.summarize_port(5432, nft=nft('mixed_nft_iptables_nft.json'),
-                                      iptables=[ipt('mixed_iptables_nft.save')], firewalld=zones)
+    summary = verdict.summarize_port(5432, nft=nft('mixed_nft_iptables_nft.json'),
+                                     iptables=[ipt('mixed_iptables_nft.save')], firewalld=zones)
     assert json.loads(json.dumps(summary)) == summary

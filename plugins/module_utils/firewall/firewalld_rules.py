@@ -39,26 +39,26 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import difflib
+import functools
 import ipaddress
 import json
 import re
 import shlex
 
 from ansible_collections.pgsec.hardening.plugins.module_utils.addresses import normalize_cidr
-from ansible_collections.pgsec.hardening.plugins.module_utils.firewall import (
+from ansible_collections.pgsec.hardening.plugins.module_utils.inputs import fail
+from ansible_collections.pgsec.hardening.plugins.module_utils.firewall.parse import (
     FIREWALLD_SERVICE_PORTS,
     parse_firewalld_zones,
 )
-from ansible_collections.pgsec.hardening.plugins.module_utils.firewall_plan import (
+from ansible_collections.pgsec.hardening.plugins.module_utils.firewall.ruleset import (
     LOG_PREFIX,
     LOG_RATE,
     STATE_DIR,
     FirewallPlanError,
-    choose_backend,
     normalize_spec,
 )
 
-BACKENDS = ('auto', 'nftables', 'iptables', 'firewalld')
 STATE_FILE = STATE_DIR + '/firewalld.json'
 STATE_VERSION = 1
 ACCEPT_PRIORITY = -100
@@ -71,8 +71,7 @@ HARMLESS_CODES = ('ALREADY_ENABLED', 'NOT_ENABLED')
 _MAX_INCLUDE_DEPTH = 8
 
 
-def _fail(field, value, why):
-    raise FirewallPlanError('%s: %r %s' % (field, value, why))
+_fail = functools.partial(fail, FirewallPlanError)
 
 
 # ---------------------------------------------------------------------------- spec and wanted rules
@@ -512,50 +511,3 @@ def other_zone_openings(zones, zone, ports, services):
             bound += ['sources %s' % ' '.join(data['sources'])] if data['sources'] else []
             found.append({'zone': name, 'bound': ', '.join(bound), 'opens': what})
     return found
-
-
-# ---------------------------------------------------------------------------- backend choice
-
-def choose(requested, detected, state='present', firewalld_owned=False):
-    """choose_backend with firewalld: {"backend", "variant", "commands", "reason"} or FirewallPlanError.
-
-    detected: firewall_plan.inspect_host result whose "available" may hold "firewall-cmd";
-    firewalld_owned: the state file records rules of pgsec. firewalld is chosen when asked for,
-    and for auto when it runs or holds pgsec's rules; nftables and iptables are refused while
-    firewalld runs (firewall_plan.choose_backend) or holds pgsec's rules.
-    """
-    name = 'pgsec_firewall_backend'
-    if requested not in BACKENDS:
-        _fail(name, requested, 'is not one of %s' % ', '.join(BACKENDS))
-    running = bool(detected.get('firewalld'))
-    owned = list(detected.get('owned') or [])
-    firewall_cmd = (detected.get('available') or {}).get('firewall-cmd')
-    if firewalld_owned and owned:
-        _fail(name, requested, 'cannot be applied: pgsec rules exist in %s and in firewalld; remove them from one '
-              'by hand' % ' and '.join(owned))
-    choice = {'backend': 'firewalld', 'variant': None, 'commands': {'firewall-cmd': firewall_cmd}}
-    if state == 'absent':
-        if not firewalld_owned:
-            return choose_backend('auto' if requested == 'firewalld' else requested, detected, state)
-        if not running or not firewall_cmd:
-            _fail(name, requested, 'cannot remove pgsec\'s rich rules: firewalld is not running (start it, or remove '
-                  'the rules listed in %s with firewall-offline-cmd)' % STATE_FILE)
-        return dict(choice, reason='pgsec rules are in firewalld')
-    if requested in ('nftables', 'iptables') and firewalld_owned:
-        _fail(name, requested, 'would leave the pgsec rich rules in firewalld behind: remove them first with '
-              'state=absent')
-    if requested == 'firewalld' or (requested == 'auto' and (running or firewalld_owned)):
-        if owned:
-            _fail(name, requested, 'would leave the pgsec rules in %s behind: remove them first with state=absent'
-                  % owned[0])
-        if not firewall_cmd:
-            _fail(name, requested, 'is not available on this host: firewall-cmd is not installed')
-        if not running:
-            _fail(name, requested, 'cannot be applied: firewalld is not running (firewall-cmd --state)%s'
-                  % (' and pgsec\'s rich rules are in its configuration' if firewalld_owned else ''))
-        if firewalld_owned:
-            reason = 'pgsec rules already exist in firewalld'
-        else:
-            reason = 'requested' if requested == 'firewalld' else 'firewalld is running'
-        return dict(choice, reason=reason)
-    return choose_backend(requested, detected, state)
