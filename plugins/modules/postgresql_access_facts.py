@@ -201,7 +201,7 @@ ansible_facts:
             changed_since_load:
               description:
                 - Configuration, pg_hba and TLS files whose modification time is after C(conf_load_time), as C(path) and
-                  C(mtime): on disk but not in effect (a run stopped between a write and the reload, or an edit without
+                  C(mtime), on disk but not in effect (a run stopped between a write and the reload, or an edit without
                   one). The roles reload the cluster when a file they own is among them; the audit reports them.
               type: list
               elements: dict
