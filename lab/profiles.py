@@ -95,9 +95,9 @@ def pg18_datadir(root: Path, version: int, chroot) -> list[str]:
 
 
 def tmpfs_root(root: Path, version: int, chroot) -> list[str]:
-    """The host's writes live in tmpfs, as on LXC, podman and nspawn roots: no file attributes (chattr
-    fails with "Operation not supported"). lab.py puts the overlay's upper layer on a tmpfs of the
-    controller, so a reboot of the host keeps what it wrote, as a container's would."""
+    """The host's writes live in tmpfs over the image, as on LXC, podman and nspawn roots: chattr fails
+    ("Operation not supported") on the image's files. lab.py puts the overlay's upper layer on a tmpfs
+    of the controller, so a reboot of the host keeps what it wrote, as a container's would."""
     return []
 
 
