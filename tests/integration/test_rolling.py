@@ -66,7 +66,7 @@ def test_batches_of_two_on_six_hosts_restart_two_at_a_time(lab_hosts, tmp_path, 
     starts = {name: start_times(lab_hosts.hosts[name]) for name in FLEET}
     assert all(len(times) == 1 and times[0] >= int(started) for times in starts.values()), starts
     # Two hosts of a batch restart in the same task; the next batch only after the whole role ran for it.
-    times = sorted(times[0] for times in starts.values())
+    times = sorted(values[0] for values in starts.values())
     gaps = [later - earlier for earlier, later in zip(times, times[1:])]
     within, between = gaps[0::2], gaps[1::2]
     assert min(between) > max(within), (starts, gaps)
