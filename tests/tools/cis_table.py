@@ -15,7 +15,7 @@ import sys
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 TARGET = os.path.join('docs', 'cis.md')
-BEGIN = '<!-- BEGIN cis table: generated from plugins/module_utils/policy/ by tests/tools/cis_table.py; do not edit. -->'
+BEGIN = '<!-- BEGIN cis table: generated from plugins/module_utils/access_policy/ by tests/tools/cis_table.py; do not edit. -->'
 END = '<!-- END cis table -->'
 
 

@@ -8,10 +8,16 @@ __metaclass__ = type
 
 from ansible_collections.pgsec.hardening.plugins.module_utils.addresses import format_ip, parse_ip
 from ansible_collections.pgsec.hardening.plugins.module_utils.pg_config import split_setting
-from ansible_collections.pgsec.hardening.plugins.module_utils.policy.model import CIS, _SECRET_SETTING, _WILDCARD_LISTEN
-from ansible_collections.pgsec.hardening.plugins.module_utils.policy.listen import derive_listen_addresses, listen_addresses_for_clients
-from ansible_collections.pgsec.hardening.plugins.module_utils.policy.context import _address_is_loopback, _expand_listen, _listener_text, _outcome, _quote
-from ansible_collections.pgsec.hardening.plugins.module_utils.policy.context import Catalogue
+from ansible_collections.pgsec.hardening.plugins.module_utils.access_policy.model import CIS, _SECRET_SETTING, _WILDCARD_LISTEN
+from ansible_collections.pgsec.hardening.plugins.module_utils.access_policy.listen import derive_listen_addresses, listen_addresses_for_clients
+from ansible_collections.pgsec.hardening.plugins.module_utils.access_policy.context import (
+    _address_is_loopback,
+    _expand_listen,
+    _listener_text,
+    _outcome,
+    _quote,
+)
+from ansible_collections.pgsec.hardening.plugins.module_utils.access_policy.context import Catalogue
 
 
 CONTROLS = Catalogue()  # this area's controls: @CONTROLS.check above each check

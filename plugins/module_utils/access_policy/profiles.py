@@ -7,10 +7,10 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 from ansible_collections.pgsec.hardening.plugins.module_utils.addresses import parse_ip, parse_network
-from ansible_collections.pgsec.hardening.plugins.module_utils.policy.model import _as_bool, CIS_AUTH_METHODS, CIS_BROAD_DATABASES, CIS_BROAD_USERS
-from ansible_collections.pgsec.hardening.plugins.module_utils.policy.model import CIS_MAX_PREFIX, CIS_TLS13_CIPHERS, CIS_TLS_CIPHERS
-from ansible_collections.pgsec.hardening.plugins.module_utils.policy.model import CIS_TLS_MIN_PROTOCOL, PolicyError, _WILDCARD_LISTEN
-from ansible_collections.pgsec.hardening.plugins.module_utils.policy.ciphers import _cipher_elements
+from ansible_collections.pgsec.hardening.plugins.module_utils.access_policy.model import _as_bool, CIS_AUTH_METHODS, CIS_BROAD_DATABASES, CIS_BROAD_USERS
+from ansible_collections.pgsec.hardening.plugins.module_utils.access_policy.model import CIS_MAX_PREFIX, CIS_TLS13_CIPHERS, CIS_TLS_CIPHERS
+from ansible_collections.pgsec.hardening.plugins.module_utils.access_policy.model import CIS_TLS_MIN_PROTOCOL, PolicyError, _WILDCARD_LISTEN
+from ansible_collections.pgsec.hardening.plugins.module_utils.access_policy.ciphers import _cipher_elements
 
 
 # What the cis profile covers: control, what it requires, the variables that decide it (what the

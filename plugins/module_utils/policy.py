@@ -20,20 +20,21 @@ Everything here is pure Python so that the audit module, the roles and unit test
 Split by area: ``model`` (variables, merge_policy), ``profiles`` (the cis profile), ``listen``
 (listen_addresses derivation), ``ciphers``, ``context`` (what every check uses), one
 ``checks_<area>`` file per area with its controls' metadata (CONTROLS) beside their checks, and
-``evaluate`` (the catalogue and evaluate). This package re-exports the public names, so
-``module_utils.policy.evaluate`` and the other old names keep working.
+``evaluate`` (the catalogue and evaluate), in the package ``access_policy`` (ansible-test wants
+a package's ``__init__.py`` empty). This module re-exports the public names, so
+``module_utils.policy.evaluate`` and the other names keep working.
 """
 
 from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
-from ansible_collections.pgsec.hardening.plugins.module_utils.policy.ciphers import (  # noqa: F401
+from ansible_collections.pgsec.hardening.plugins.module_utils.access_policy.ciphers import (  # noqa: F401
     redact,
     TLS_VERSIONS,
     WEAK_CIPHER_CLASSES,
     weak_cipher_classes,
 )
-from ansible_collections.pgsec.hardening.plugins.module_utils.policy.model import (  # noqa: F401
+from ansible_collections.pgsec.hardening.plugins.module_utils.access_policy.model import (  # noqa: F401
     CIS,
     CIS_AUTH_METHODS,
     CIS_BROAD_DATABASES,
@@ -56,18 +57,18 @@ from ansible_collections.pgsec.hardening.plugins.module_utils.policy.model impor
     SEVERITIES,
     STATUSES,
 )
-from ansible_collections.pgsec.hardening.plugins.module_utils.policy.profiles import (  # noqa: F401
+from ansible_collections.pgsec.hardening.plugins.module_utils.access_policy.profiles import (  # noqa: F401
     check_cis,
     cis_enforcement,
     CIS_MAPPING,
     cis_problems,
 )
-from ansible_collections.pgsec.hardening.plugins.module_utils.policy.listen import (  # noqa: F401
+from ansible_collections.pgsec.hardening.plugins.module_utils.access_policy.listen import (  # noqa: F401
     client_sources,
     derive_listen_addresses,
     listen_addresses_for_clients,
 )
-from ansible_collections.pgsec.hardening.plugins.module_utils.policy.evaluate import (  # noqa: F401
+from ansible_collections.pgsec.hardening.plugins.module_utils.access_policy.evaluate import (  # noqa: F401
     cis_finding_ids,
     cis_table,
     CONTROL_IDS,

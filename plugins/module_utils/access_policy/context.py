@@ -9,8 +9,8 @@ __metaclass__ = type
 import posixpath
 
 from ansible_collections.pgsec.hardening.plugins.module_utils.addresses import format_ip, is_loopback, parse_ip
-from ansible_collections.pgsec.hardening.plugins.module_utils.policy.model import MissingFacts, _ON_VALUES, SEVERITIES, _TCP_TYPES
-from ansible_collections.pgsec.hardening.plugins.module_utils.policy.ciphers import redact
+from ansible_collections.pgsec.hardening.plugins.module_utils.access_policy.model import MissingFacts, _ON_VALUES, SEVERITIES, _TCP_TYPES
+from ansible_collections.pgsec.hardening.plugins.module_utils.access_policy.ciphers import redact
 
 
 # ---------------------------------------------------------------------------- small helpers

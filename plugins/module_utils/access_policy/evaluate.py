@@ -6,15 +6,15 @@
 from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
-from ansible_collections.pgsec.hardening.plugins.module_utils.policy import checks_hba, checks_host, checks_listen, checks_live
-from ansible_collections.pgsec.hardening.plugins.module_utils.policy import checks_sockets, checks_tls, context
-from ansible_collections.pgsec.hardening.plugins.module_utils.policy.model import merge_policy, MissingFacts, SEVERITIES, STATUSES
-from ansible_collections.pgsec.hardening.plugins.module_utils.policy.profiles import CIS_MAPPING
-from ansible_collections.pgsec.hardening.plugins.module_utils.policy.ciphers import redact
-from ansible_collections.pgsec.hardening.plugins.module_utils.policy.context import _cluster_not_gathered, _Context, _outcome
-from ansible_collections.pgsec.hardening.plugins.module_utils.policy.checks_host import _check_firewall_active, _check_firewall_port_filtered
-from ansible_collections.pgsec.hardening.plugins.module_utils.policy.checks_host import _check_firewall_sources
-from ansible_collections.pgsec.hardening.plugins.module_utils.policy.checks_host import _cluster_port, _clusters_on_port, _manual
+from ansible_collections.pgsec.hardening.plugins.module_utils.access_policy import checks_hba, checks_host, checks_listen, checks_live
+from ansible_collections.pgsec.hardening.plugins.module_utils.access_policy import checks_sockets, checks_tls, context
+from ansible_collections.pgsec.hardening.plugins.module_utils.access_policy.model import merge_policy, MissingFacts, SEVERITIES, STATUSES
+from ansible_collections.pgsec.hardening.plugins.module_utils.access_policy.profiles import CIS_MAPPING
+from ansible_collections.pgsec.hardening.plugins.module_utils.access_policy.ciphers import redact
+from ansible_collections.pgsec.hardening.plugins.module_utils.access_policy.context import _cluster_not_gathered, _Context, _outcome
+from ansible_collections.pgsec.hardening.plugins.module_utils.access_policy.checks_host import _check_firewall_active, _check_firewall_port_filtered
+from ansible_collections.pgsec.hardening.plugins.module_utils.access_policy.checks_host import _check_firewall_sources
+from ansible_collections.pgsec.hardening.plugins.module_utils.access_policy.checks_host import _cluster_port, _clusters_on_port, _manual
 
 
 # Every area's catalogue, in report order; a new area is one more entry here.

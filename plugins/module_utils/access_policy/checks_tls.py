@@ -6,11 +6,11 @@
 from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
-from ansible_collections.pgsec.hardening.plugins.module_utils.policy.model import CIS, CIS_TLS13_CIPHERS, CIS_TLS_CIPHERS, MissingFacts
-from ansible_collections.pgsec.hardening.plugins.module_utils.policy.ciphers import _cipher_elements, _SEVERE_CIPHER_CLASSES
-from ansible_collections.pgsec.hardening.plugins.module_utils.policy.ciphers import _tls_rank, WEAK_CIPHER_CLASSES, weak_cipher_classes
-from ansible_collections.pgsec.hardening.plugins.module_utils.policy.context import _is_on, _mode_int, _outcome, _quote, _worst
-from ansible_collections.pgsec.hardening.plugins.module_utils.policy.context import Catalogue
+from ansible_collections.pgsec.hardening.plugins.module_utils.access_policy.model import CIS, CIS_TLS13_CIPHERS, CIS_TLS_CIPHERS, MissingFacts
+from ansible_collections.pgsec.hardening.plugins.module_utils.access_policy.ciphers import _cipher_elements, _SEVERE_CIPHER_CLASSES
+from ansible_collections.pgsec.hardening.plugins.module_utils.access_policy.ciphers import _tls_rank, WEAK_CIPHER_CLASSES, weak_cipher_classes
+from ansible_collections.pgsec.hardening.plugins.module_utils.access_policy.context import _is_on, _mode_int, _outcome, _quote, _worst
+from ansible_collections.pgsec.hardening.plugins.module_utils.access_policy.context import Catalogue
 
 
 CONTROLS = Catalogue()  # this area's controls: @CONTROLS.check above each check

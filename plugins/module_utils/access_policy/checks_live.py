@@ -7,8 +7,8 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 from ansible_collections.pgsec.hardening.plugins.module_utils import lockout_guard
-from ansible_collections.pgsec.hardening.plugins.module_utils.policy.context import Catalogue, _outcome
-from ansible_collections.pgsec.hardening.plugins.module_utils.policy.model import MissingFacts
+from ansible_collections.pgsec.hardening.plugins.module_utils.access_policy.context import Catalogue, _outcome
+from ansible_collections.pgsec.hardening.plugins.module_utils.access_policy.model import MissingFacts
 
 
 CONTROLS = Catalogue()  # this area's controls: @CONTROLS.check above each check

@@ -7,10 +7,10 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 from ansible_collections.pgsec.hardening.plugins.module_utils.addresses import covers_everything, is_loopback, network_contains
-from ansible_collections.pgsec.hardening.plugins.module_utils.policy.model import MissingFacts
-from ansible_collections.pgsec.hardening.plugins.module_utils.policy.listen import client_sources
-from ansible_collections.pgsec.hardening.plugins.module_utils.policy.context import _outcome
-from ansible_collections.pgsec.hardening.plugins.module_utils.policy.context import Catalogue
+from ansible_collections.pgsec.hardening.plugins.module_utils.access_policy.model import MissingFacts
+from ansible_collections.pgsec.hardening.plugins.module_utils.access_policy.listen import client_sources
+from ansible_collections.pgsec.hardening.plugins.module_utils.access_policy.context import _outcome
+from ansible_collections.pgsec.hardening.plugins.module_utils.access_policy.context import Catalogue
 
 
 CONTROLS = Catalogue()  # this area's controls: @CONTROLS.check above each check

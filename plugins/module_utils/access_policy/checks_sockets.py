@@ -6,9 +6,9 @@
 from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
-from ansible_collections.pgsec.hardening.plugins.module_utils.policy.model import MissingFacts
-from ansible_collections.pgsec.hardening.plugins.module_utils.policy.context import _mode_int, _outcome, _quote, _same_path, _worst
-from ansible_collections.pgsec.hardening.plugins.module_utils.policy.context import Catalogue
+from ansible_collections.pgsec.hardening.plugins.module_utils.access_policy.model import MissingFacts
+from ansible_collections.pgsec.hardening.plugins.module_utils.access_policy.context import _mode_int, _outcome, _quote, _same_path, _worst
+from ansible_collections.pgsec.hardening.plugins.module_utils.access_policy.context import Catalogue
 
 
 CONTROLS = Catalogue()  # this area's controls: @CONTROLS.check above each check
