@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -23,6 +24,13 @@ def run(cmd: list[str], check: bool = True, timeout: float = 600, **kw) -> subpr
         raise AssertionError(f"{' '.join(cmd)} exited {proc.returncode}\n"
                              f"--- stdout\n{proc.stdout[-6000:]}\n--- stderr\n{proc.stderr[-6000:]}")
     return proc
+
+
+def changed_count(output: str, host: str) -> int:
+    """The changed= count of HOST in an ansible-playbook recap."""
+    match = re.search(rf"^{host}\s*:\s*ok=\d+\s+changed=(\d+)", output, re.M)
+    assert match, output[-3000:]
+    return int(match.group(1))
 
 
 def lab(*args: str, check: bool = True) -> subprocess.CompletedProcess:

@@ -9,14 +9,13 @@ and the audit under cis names exactly the CIS controls baseline leaves open.
 from __future__ import annotations
 
 import json
-import re
 import secrets
 
 import pytest
 import yaml
 
 from ansible_collections.pgsec.hardening.plugins.module_utils import policy as pgsec_policy
-from labhosts import lab
+from labhosts import changed_count, lab
 
 HOST = "pg5"
 ALLOWED = "198.18.1.100/32"
@@ -26,12 +25,6 @@ APP_PASSWORD = "cis-" + secrets.token_hex(12)
 BASELINE_OPEN = {"tls.min_protocol", "tls.ciphers", "tls.key_passphrase", "hba.no_all_addresses", "hba.range_size"}
 WATCHED = ("sha256sum /etc/postgresql/17/main/postgresql.conf /etc/postgresql/17/main/pg_hba.conf "
            "/etc/postgresql/17/main/pgsec.d/* /etc/postgresql/17/main/pgsec-tls/* 2>/dev/null; true")
-
-
-def changed_count(output: str, host: str) -> int:
-    match = re.search(rf"^{host}\s*:\s*ok=\d+\s+changed=(\d+)", output, re.M)
-    assert match, output[-3000:]
-    return int(match.group(1))
 
 
 def start_time(host) -> str:

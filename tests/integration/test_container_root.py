@@ -2,21 +2,14 @@
 files): every write works there, the second run changes nothing, a reboot keeps the rules and TLS."""
 from __future__ import annotations
 
-import re
 
 import pytest
 import yaml
 
-from labhosts import STATE_DIR, lab, run
+from labhosts import STATE_DIR, changed_count, lab, run
 
 HOST = "pg8"
 ALLOWED = "198.18.1.100/32"
-
-
-def changed_count(output, host):
-    match = re.search(rf"^{host}\s*:\s*ok=\d+\s+changed=(\d+)", output, re.M)
-    assert match, output[-3000:]
-    return int(match.group(1))
 
 
 @pytest.fixture(scope="module")

@@ -2,22 +2,15 @@
 guard and keeps every client it saw; the second run changes nothing."""
 from __future__ import annotations
 
-import re
 import subprocess
 import time
 
 import pytest
 import yaml
 
-from labhosts import lab
+from labhosts import changed_count, lab
 
 HOST = "pg1"
-
-
-def changed_count(output, host):
-    match = re.search(rf"^{host}\s*:\s*ok=\d+\s+changed=(\d+)", output, re.M)
-    assert match, output[-3000:]
-    return int(match.group(1))
 
 
 def psql_from(lab_hosts, client, address, sslmode="prefer", sql="select 1", **popen):

@@ -7,17 +7,11 @@ import time
 import pytest
 import yaml
 
-from labhosts import lab
+from labhosts import changed_count, lab
 
 ALLOWED = "198.18.1.100/32"
 # Something the host had before and the role must leave alone.
 FOREIGN_NFT = "nft add table inet site; nft add chain inet site keep; nft add rule inet site keep tcp dport 8080 counter"
-
-
-def changed_count(output: str, host: str) -> int:
-    match = re.search(rf"^{host}\s*:\s*ok=\d+\s+changed=(\d+)", output, re.M)
-    assert match, output[-3000:]
-    return int(match.group(1))
 
 
 def policy(tmp, **extra) -> dict:

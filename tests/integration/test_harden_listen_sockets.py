@@ -7,7 +7,7 @@ import re
 import pytest
 import yaml
 
-from labhosts import lab
+from labhosts import changed_count, lab
 
 ALLOWED = "198.18.1.100/32"
 
@@ -37,12 +37,6 @@ CONNECT_UNIX = ("import socket,sys\n"
                 "try:\n s.connect(sys.argv[1]); print('open')\n"
                 "except PermissionError:\n print('denied')\n"
                 "except OSError as e:\n print('error', e.errno)\n")
-
-
-def changed_count(output: str, host: str) -> int:
-    match = re.search(rf"^{host}\s*:\s*ok=\d+\s+changed=(\d+)", output, re.M)
-    assert match, output[-3000:]
-    return int(match.group(1))
 
 
 def start_time(host, port=5432) -> str:

@@ -2,12 +2,11 @@
 from __future__ import annotations
 
 import datetime
-import re
 
 import pytest
 import yaml
 
-from labhosts import lab, run
+from labhosts import changed_count, lab, run
 
 ALLOWED = "198.18.1.100/32"
 HOSTS = ("pg1", "pg5")  # Debian 12 / PostgreSQL 15 and Debian 13 / PostgreSQL 17
@@ -16,12 +15,6 @@ WATCHED = ("sha256sum /etc/postgresql/*/*/postgresql.conf /etc/postgresql/*/*/pg
            "/etc/postgresql/*/*/pgsec-tls/* /var/lib/postgresql/*/*/postgresql.auto.conf "
            "/var/lib/pgsql/18/data/*.conf /var/lib/pgsql/18/data/pgsec.d/* 2>/dev/null; ss -ltnH | sort; "
            "cat /var/lib/postgresql/*/*/postmaster.pid /var/lib/pgsql/18/data/postmaster.pid 2>/dev/null | head -3; true")
-
-
-def changed_count(output: str, host: str) -> int:
-    match = re.search(rf"^{host}\s*:\s*ok=\d+\s+changed=(\d+)", output, re.M)
-    assert match, output[-3000:]
-    return int(match.group(1))
 
 
 def start_time(host) -> str:

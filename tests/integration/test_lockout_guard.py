@@ -3,14 +3,13 @@ before any change; with the standby (and the MD5-era role) in the policy, replic
 """
 from __future__ import annotations
 
-import re
 import subprocess
 import time
 
 import pytest
 import yaml
 
-from labhosts import lab
+from labhosts import changed_count, lab
 
 ALLOWED = "198.18.1.100/32"
 DENIED = "198.18.2.200/32"
@@ -24,12 +23,6 @@ WATCHED = ("sha256sum /etc/postgresql/*/*/postgresql.conf /etc/postgresql/*/*/pg
 def write(path, data):
     path.write_text(yaml.safe_dump(data))
     return path
-
-
-def changed_count(output, host):
-    match = re.search(rf"^{host}\s*:\s*ok=\d+\s+changed=(\d+)", output, re.M)
-    assert match, output[-3000:]
-    return int(match.group(1))
 
 
 def wait_for(predicate, timeout=60, what="condition"):
