@@ -15,13 +15,9 @@ __metaclass__ = type
 import re
 
 from ansible_collections.pgsec.hardening.plugins.module_utils.addresses import is_loopback, network_contains, parse_ip
-from ansible_collections.pgsec.hardening.plugins.module_utils.lockout_guard import live_clients
+from ansible_collections.pgsec.hardening.plugins.module_utils.lockout_guard import host_cidr, live_clients
 
 _NAME = re.compile(r'[^a-z0-9_-]+')
-
-
-def _host_cidr(address):
-    return '%s/%d' % (address, 32 if parse_ip(address).version == 4 else 128)
 
 
 def _network_of(address, local_networks):
@@ -29,7 +25,7 @@ def _network_of(address, local_networks):
     for entry in local_networks or []:
         network = entry.split('/')[0]
         prefix = entry.split('/')[1] if '/' in entry else None
-        if prefix and network_contains('%s/%s' % (network, prefix), _host_cidr(address)) \
+        if prefix and network_contains('%s/%s' % (network, prefix), host_cidr(address)) \
                 and not is_loopback(network):
             return entry
     return None
@@ -59,7 +55,7 @@ def propose(facts):
                 database = 'replication' if client['kind'] == 'standby' else client['database']
                 key = (client['user'], database)
             group = groups.setdefault(key, {'sources': [], 'seen': []})
-            source = _host_cidr(address)
+            source = host_cidr(address)
             if source not in group['sources']:
                 group['sources'].append(source)
             note = '%s %s on %s: %s' % (cluster['id'], address,

@@ -52,13 +52,13 @@ def guard_settings(user):
     return mode, networks, compat
 
 
-def _host_cidr(address):
+def host_cidr(address):
     parsed = parse_ip(address)
     return '%s/%d' % (address, 32 if parsed.version == 4 else 128)
 
 
 def _covers(networks, address):
-    return any(network_contains(network, _host_cidr(address)) for network in networks)
+    return any(network_contains(network, host_cidr(address)) for network in networks)
 
 
 def _database_matches(patterns, database, user, physical_replication):
@@ -141,14 +141,14 @@ def _refusers(client, plan):
 
 
 def _keep_with(client):
-    entry = {'name': 'standby' if client['kind'] == 'standby' else 'seen', 'sources': [_host_cidr(client['address'])]}
+    entry = {'name': 'standby' if client['kind'] == 'standby' else 'seen', 'sources': [host_cidr(client['address'])]}
     if client['kind'] != 'connection':
         entry['databases'] = ['replication'] if client['kind'] == 'standby' else [client['database']]
         entry['users'] = [client['user']]
     return entry
 
 
-def _describe(client):
+def describe_client(client):
     parts = []
     if client['user']:
         parts.append('user %s' % client['user'])
@@ -164,7 +164,7 @@ def _describe(client):
     return '%s %s%s' % (label, client['address'], ' (%s)' % ', '.join(parts) if parts else '')
 
 
-def _flow(value):
+def flow_text(value):
     """A small dict as YAML flow text, as a user would paste it into pgsec_clients."""
     items = []
     for key, item in value.items():
@@ -205,7 +205,7 @@ def evaluate(clusters, plan, user):
                 result['notes'].append(
                     '%s: %s connects without TLS today and will need it: libpq\'s default sslmode=prefer switches '
                     'to TLS once the server offers it, sslmode=disable (which pg_basebackup -R can write into a '
-                    "standby's primary_conninfo) is refused" % (cluster['id'], _describe(client)))
+                    "standby's primary_conninfo) is refused" % (cluster['id'], describe_client(client)))
         for role in live.get('md5_roles') or []:
             if not plan['hba_managed']:
                 break
@@ -223,8 +223,8 @@ def evaluate(clusters, plan, user):
     for cut in result['cuts']:
         result['messages'].append(
             '%s: %s would be refused by %s; keep it with %s in pgsec_clients, or cut it on purpose with '
-            'pgsec_lockout_cut: [%s]' % (cut['cluster'], _describe(cut), ' and '.join(cut['refused_by']),
-                                         _flow(cut['keep_with']), cut['keep_with']['sources'][0]))
+            'pgsec_lockout_cut: [%s]' % (cut['cluster'], describe_client(cut), ' and '.join(cut['refused_by']),
+                                         flow_text(cut['keep_with']), cut['keep_with']['sources'][0]))
     for lockout in result['md5_lockouts']:
         result['messages'].append(
             "%s: role %s has its password stored as MD5, which the scram-sha-256 lines of pgsec_clients %s would "

@@ -44,7 +44,7 @@ def _check_live_clients_covered(ctx):
     expected = 'every live or recently seen TCP client covered by a pgsec_clients entry'
     if not result['cuts']:
         return _outcome('pass', 'live clients', expected, '%d seen, all covered' % seen)
-    names = '; '.join('%s (keep it with %s)' % (lockout_guard._describe(cut), lockout_guard._flow(cut['keep_with']))
+    names = '; '.join('%s (keep it with %s)' % (lockout_guard.describe_client(cut), lockout_guard.flow_text(cut['keep_with']))
                       for cut in result['cuts'])
     return _outcome('fail', 'live clients', expected, '%d of %d not covered: %s' % (len(result['cuts']), seen, names))
 
