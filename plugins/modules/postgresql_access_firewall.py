@@ -33,7 +33,8 @@ description:
   - "Before a change, the full ruleset is saved to a root-only directory under C(/var/lib/pgsec-hardening/)
     and a detached job is armed (a transient systemd timer C(pgsec-firewall-rollback-TOKEN), or a
     detached C(sleep) when systemd is not PID 1) that puts back what pgsec owned before unless the change
-    is confirmed within O(rollback_timeout) seconds by calling the module again with O(confirm)."
+    is confirmed within O(rollback_timeout) seconds by calling the module again with O(confirm)
+    (by default the same task does it over a new connection, O(confirm_over_new_connection))."
   - The rollback undoes only pgsec's own rules (rules others changed meanwhile, such as fail2ban bans,
     are kept; with firewalld, the rich rules and zone openings pgsec changed); the saved full ruleset is
     there for manual recovery.
@@ -150,6 +151,16 @@ options:
       - Fails when the rollback already ran, or (firewalld) when the permanent configuration cannot be planned;
         the rollback then stays armed.
     type: str
+  confirm_over_new_connection:
+    description:
+      - After loading the rules, drop the connection the change was made over, reach the host again over a new
+        one and confirm the change in the same task, retrying until shortly before the rollback is due.
+        The time a host waits for its confirmation so does not depend on the fleet size or on C(forks).
+      - When the host cannot be reached again, the task fails and the host's rollback restores the previous rules.
+      - V(false) returns RV(rollback_token) for a later call with O(confirm); unless that call comes in time,
+        the change is undone.
+    type: bool
+    default: true
 attributes:
   check_mode:
     description: Reads the rules and reports what would change, changes nothing.
@@ -168,17 +179,17 @@ seealso:
 '''
 
 EXAMPLES = r'''
-- name: Only the application network may reach PostgreSQL
+- name: Only the application network may reach PostgreSQL (confirmed over a new connection, else rolled back)
   pgsec.hardening.postgresql_access_firewall:
     sources: [198.18.1.0/24, "2001:db8:1::/64"]
     action: reject
     log: true
-  register: firewall
 
-- name: The host still answers
-  ansible.builtin.wait_for_connection:
-    timeout: 10
-  when: firewall.rollback_token
+- name: Load the rules and leave the confirmation to a later task
+  pgsec.hardening.postgresql_access_firewall:
+    sources: [198.18.1.0/24]
+    confirm_over_new_connection: false
+  register: firewall
 
 - name: Keep the change
   pgsec.hardening.postgresql_access_firewall:
@@ -220,7 +231,8 @@ after:
   type: str
 rollback_token:
   description:
-    - Pass it as O(confirm) to keep the change; null when nothing was applied or O(rollback_timeout=0).
+    - Pass it as O(confirm) to keep the change; null when nothing was applied, with O(rollback_timeout=0),
+      and once the change was confirmed over a new connection (O(confirm_over_new_connection)).
     - Also the token of an earlier change that is still waiting for its confirmation when this run finds
       the rules as wanted (RV(rollback_pending)), so that confirming keeps them.
   returned: always
@@ -263,8 +275,12 @@ refused_sources:
   elements: dict
 confirmed:
   description: The token whose rollback was cancelled.
-  returned: with O(confirm)
+  returned: with O(confirm), and when O(confirm_over_new_connection) confirmed the change
   type: str
+confirm_attempts:
+  description: New connections tried before the confirmation went through (or before giving up).
+  returned: when O(confirm_over_new_connection) tried to confirm
+  type: int
 zone:
   description: The firewalld zone that holds pgsec's rich rules.
   returned: with the firewalld backend
@@ -308,6 +324,8 @@ def main():
             persist=dict(type='bool', default=True),
             state=dict(type='str', choices=['present', 'absent'], default='present'),
             confirm=dict(type='str'),
+            # Handled by the action plugin; accepted here so that the module alone takes the same arguments.
+            confirm_over_new_connection=dict(type='bool', default=True),
         ),
         supports_check_mode=True,
     )

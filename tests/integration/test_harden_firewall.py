@@ -101,6 +101,7 @@ def test_an_unconfirmed_change_rolls_back_by_itself(lab_hosts, tmp_path):
     - pgsec.hardening.postgresql_access_firewall:
         sources: [198.18.1.100/32]
         rollback_timeout: 5
+        confirm_over_new_connection: false
       register: applied
     - ansible.builtin.assert:
         that: applied.rollback_token is not none
@@ -253,6 +254,7 @@ def test_firewalld_unconfirmed_change_rolls_back_by_itself(lab_hosts, firewalld_
     - pgsec.hardening.postgresql_access_firewall:
         sources: [198.18.1.200/32]
         rollback_timeout: 5
+        confirm_over_new_connection: false
       register: applied
     - ansible.builtin.assert:
         that: applied.rollback_token is not none and applied.backend == 'firewalld'
@@ -264,3 +266,18 @@ def test_firewalld_unconfirmed_change_rolls_back_by_itself(lab_hosts, firewalld_
     time.sleep(9)
     assert sorted_lines(host, "firewall-cmd --list-all") == before
     assert lab_hosts.clients["neighbour"].connect(host.app, 5432, timeout=2) == "timeout"
+
+
+def test_a_port_moved_by_the_run_is_filtered_by_the_end_of_that_run(lab_hosts, tmp_path):
+    """The listen role moves the server to 5433 and the firewall of the same run filters 5433, not 5432."""
+    host = lab_hosts.hosts["pg6"]
+    path = policy(tmp_path, pgsec_port=5433)
+    try:
+        proc = lab_hosts.playbook("pgsec.hardening.harden", "-l", "pg6", "-e", f"@{path}")
+        assert changed_count(proc.stdout, "pg6") > 0
+        assert nmap_state(lab_hosts.clients["denied"], host.ext, 5433) == "filtered"
+        assert lab_hosts.clients["neighbour"].connect(host.app, 5433, timeout=2) == "timeout"
+        assert lab_hosts.clients["allowed"].connect(host.app, 5433) == "open"
+        assert lab_hosts.clients["allowed"].connect(host.app, 5432) == "refused"  # nothing listens there now
+    finally:
+        lab("reset", "pg6")
