@@ -187,7 +187,8 @@ def plan_host(user, facts, host_groups=None, host_users=None, passphrase_given=F
             _fail('pgsec_port', user['pgsec_port'], 'cannot be set for %d clusters at once (%s); name one '
                   'with pgsec_clusters' % (len(clusters), ', '.join(c['id'] for c in clusters)))
         listen_settings['port'] = policy['pgsec_port']
-    managers = dict((entry.get('id'), entry.get('manager')) for entry in facts.get('clusters') or [])
+    by_id = dict((entry.get('id'), entry) for entry in facts.get('clusters') or [])
+    managers = dict((key, entry.get('manager')) for key, entry in by_id.items())
     for cluster in clusters:
         for problem in _cluster_problems(dict(cluster, manager=managers.get(cluster['id']))):
             raise PolicyError(problem)
@@ -195,7 +196,20 @@ def plan_host(user, facts, host_groups=None, host_users=None, passphrase_given=F
     guard = plan_guard(policy, user, facts, clusters, listen['addresses'], enforcement)
     policy['pgsec_clients'] = lockout_guard.apply_compat(policy['pgsec_clients'], guard['compat_clients'])
     return {'policy': policy, 'clusters': clusters, 'listen': dict(listen, settings=listen_settings),
+            'ports': ports_after_run([by_id.get(cluster['id']) or {} for cluster in clusters], listen_settings),
             'sockets': sockets, 'hba': enforcement['hba'], 'tls': enforcement['tls'], 'guard': guard}
+
+
+def ports_after_run(clusters, listen_settings):
+    """The TCP ports the run leaves the clusters on: pgsec_port when it changes one, else their current port.
+
+    The firewall filters these, so that a port moved by this run is filtered by the end of it.
+    """
+    ports = set()
+    for cluster in clusters:
+        current = ((cluster.get('settings') or {}).get('port') or {}).get('value')
+        ports.add(int(listen_settings.get('port') or current or 5432))
+    return sorted(ports)
 
 
 def check_guard_settings(policy, user):

@@ -79,6 +79,11 @@ listen:
   description: C(addresses), whether they were C(derived), C(by_source) (source network to addresses) and the C(settings) the listen role sets.
   returned: success
   type: dict
+ports:
+  description: The TCP ports the run leaves the clusters on (C(pgsec_port) when it moves one), which the firewall filters.
+  returned: success
+  type: list
+  elements: int
 sockets:
   description: C(groups) to create with their C(members), C(directories) (C(path), C(group), C(mode), C(runtime)) and the C(settings) the sockets role sets.
   returned: success

@@ -111,7 +111,7 @@ def test_whole_plan_for_a_hardened_host():
             'pgsec_socket_directories': [{'path': '/run/postgresql', 'group': 'pgclients'}],
             'pgsec_allow_restart': True, 'pgsec_port': 5433}
     result = plan(user, host_groups=HOST_GROUPS, host_users=HOST_USERS)
-    assert set(result) == {'policy', 'clusters', 'listen', 'sockets', 'hba', 'tls', 'guard'}
+    assert set(result) == {'policy', 'clusters', 'listen', 'ports', 'sockets', 'hba', 'tls', 'guard'}
     # baseline: nothing beyond the policy's settings (the cis profile's additions: test_cis_profile.py)
     assert result['hba'] == {'local_peer': False, 'final_reject': 'all', 'reject_superusers': False,
                              'loopback_allowed': True}
@@ -457,6 +457,14 @@ def test_port_not_given(user):
     result = plan(user, facts([cluster('main'), cluster('second')]))
     assert result['listen']['settings'] == {'listen_addresses': []}
     assert result['policy']['pgsec_port'] == 5432  # the default, for the firewall and the audit
+
+
+def test_the_firewall_ports_are_those_the_run_leaves_the_clusters_on():
+    on_5433 = cluster('second', settings={'port': {'value': '5433'}})
+    assert plan({}, facts([cluster('main'), on_5433]))['ports'] == [5432, 5433]
+    # a port moved by this run: the new one, not the one the facts saw
+    assert plan({'pgsec_port': 6543, 'pgsec_clusters': ['15/second']}, facts([cluster('main'), on_5433]))['ports'] == [6543]
+    assert plan({'pgsec_port': 5432}, facts([on_5433]))['ports'] == [5432]
 
 
 # ---------------------------------------------------------------------------- clusters
