@@ -493,9 +493,8 @@ class ClusterFacts(object):
         if loaded is None:
             return []
         paths = list(facts.get('config_files_read') or [])
-        hba = (facts.get('hba') or {}).get('file')
-        if hba:
-            paths.append(hba)
+        hba = facts.get('hba') or {}
+        paths += [hba.get('file')] + list(hba.get('files') or [])
         paths += [entry['path'] for entry in ((facts.get('tls') or {}).get('files') or {}).values()
                   if entry.get('exists')]
         changed = []

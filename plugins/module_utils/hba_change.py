@@ -363,24 +363,10 @@ def _normalized(line):
     return ' '.join(line.split())
 
 
-def plan_hba(text, clients, options=None):
-    """New pg_hba.conf text with the managed TCP block.
-
-    Returns {text, changed, superseded: [{line, text, moved}], managed: [rule lines of the block]};
-    ``moved`` tells a loopback line copied into the block; a local line replaced by its peer form
-    (local_peer) has ``replaced_by``, the new line. Raises HbaPlanError for invalid input or a
-    managed block without its BEGIN or END line.
-    """
-    options = check_options(options)
-    clients = check_clients(clients, options)
-    outside, kept = _split_block(_units(text or ''))
-    if not options['keep_loopback']:
-        kept = []
-    seen = set(_normalized(line) for line in kept)
-    superseded = []
-    at = _insert_at(outside)
-    rendered = []
-    for unit in outside:
+def _supersede(units, options, kept, seen):
+    """(rendered lines per unit, superseded entries): TCP lines commented out, loopback ones appended to kept."""
+    superseded, rendered = [], []
+    for unit in units:
         if options['local_peer'] and _becomes_peer(unit):
             line = _one_line(unit['text'])
             replacement = _peer_line(unit['rule'])
@@ -397,6 +383,41 @@ def plan_hba(text, clients, options=None):
             kept.append(line)
         superseded.append({'line': unit['start'], 'text': line, 'moved': moved})
         rendered.append([SUPERSEDED_PREFIX + line])
+    return rendered, superseded
+
+
+def plan_included(text, options=None):
+    """New text of a file pg_hba.conf includes (include, include_if_exists, include_dir; PostgreSQL 16+).
+
+    Its TCP lines are commented out as in the main file (the managed block there admits the clients);
+    its loopback lines are returned in ``kept`` for the block. Returns {text, changed, superseded, kept}.
+    """
+    options = check_options(options)
+    kept = []
+    rendered, superseded = _supersede(_units(text or ''), options, kept, set())
+    new_text = '\n'.join(line for lines in rendered for line in lines) + '\n' if rendered else (text or '')
+    return {'text': new_text, 'changed': new_text != text, 'superseded': superseded, 'kept': kept}
+
+
+def plan_hba(text, clients, options=None, extra_kept=None):
+    """New pg_hba.conf text with the managed TCP block.
+
+    extra_kept: loopback lines of included files (plan_included), kept in the block like the file's own.
+
+    Returns {text, changed, superseded: [{line, text, moved}], managed: [rule lines of the block]};
+    ``moved`` tells a loopback line copied into the block; a local line replaced by its peer form
+    (local_peer) has ``replaced_by``, the new line. Raises HbaPlanError for invalid input or a
+    managed block without its BEGIN or END line.
+    """
+    options = check_options(options)
+    clients = check_clients(clients, options)
+    outside, kept = _split_block(_units(text or ''))
+    if not options['keep_loopback']:
+        kept = []
+    kept += [line for line in extra_kept or [] if options['keep_loopback']]
+    seen = set(_normalized(line) for line in kept)
+    at = _insert_at(outside)
+    rendered, superseded = _supersede(outside, options, kept, seen)
     block, managed = _block(clients, options, kept)
     after = [line for lines in rendered[at:] for line in lines]
     new_lines = [line for lines in rendered[:at] for line in lines] + block + ([''] if after else []) + after

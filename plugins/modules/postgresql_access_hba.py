@@ -19,7 +19,11 @@ description:
     reject every other TCP connection, including those allowed by included files or lines added later.
   - Every other TCP line (C(host), C(hostssl), C(hostnossl), C(hostgssenc), C(hostnogssenc)) is commented out
     with the note C(# superseded by pgsec.hardening (tls):); loopback lines are copied into the block first.
-    Include directives are left alone, and C(local) lines unless O(local_peer). A block edited by hand is rewritten.
+    C(local) lines are left alone unless O(local_peer). A block edited by hand is rewritten.
+  - Files included with C(include), C(include_if_exists) or C(include_dir) (PostgreSQL 16 and later, nested ones too)
+    are handled like the main file: their TCP lines are commented out (loopback ones copied into the block) and,
+    with O(local_peer), their C(local) lines made C(peer); the include directives stay. Files named with C(@file)
+    hold names, not lines, and are not changed.
   - For the C(cis) profile, O(final_reject=sources) rejects per client network instead of for C(0.0.0.0/0) and C(::/0)
     (connections from elsewhere match no line and PostgreSQL refuses them), O(reject_superusers) rejects the
     superusers over TCP before the client lines, and O(local_peer) makes every C(local) line C(peer).
@@ -196,8 +200,13 @@ superseded:
     - line: 8
       text: "host    all             all             0.0.0.0/0               md5"
       moved: false
+included_files:
+  description: Each file the hba file includes, with C(file), whether it C(changed) and its C(superseded) lines.
+  returned: always
+  type: list
+  elements: dict
 reloaded:
-  description: The server was running, accepted the new file and was reloaded.
+  description: The server was running, accepted the new files and was reloaded.
   returned: always
   type: bool
 backup_file:
@@ -215,7 +224,9 @@ from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.pgsec.hardening.plugins.module_utils.access_facts import HostIO
 from ansible_collections.pgsec.hardening.plugins.module_utils.files import backup_copy, write_file
-from ansible_collections.pgsec.hardening.plugins.module_utils.hba_change import HbaPlanError, plan_hba
+from ansible_collections.pgsec.hardening.plugins.module_utils.hba_change import HbaPlanError, plan_hba, plan_included
+from ansible_collections.pgsec.hardening.plugins.module_utils.pg_files import INCLUDE_DIRECTIVES
+from ansible_collections.pgsec.hardening.plugins.module_utils.pg_hba import parse_hba
 from ansible_collections.pgsec.hardening.plugins.module_utils.server_control import Cluster, ControlError
 
 METHODS = ['scram-sha-256', 'md5', 'password', 'cert', 'reject']
@@ -231,6 +242,21 @@ def hba_file_of(cluster):
     hba = cluster.get('hba') if isinstance(cluster.get('hba'), dict) else {}
     setting = ((cluster.get('settings') or {}).get('hba_file') or {}).get('value')
     return hba.get('file') or cluster.get('hba_file') or setting
+
+
+def included_files(hba_file, io):
+    """Files the hba file includes (include, include_if_exists, include_dir, nested), in reading order."""
+    parsed = parse_hba(hba_file, io.read_file, io.list_dir)
+    paths = []
+    for include in parsed['includes']:
+        if include['directive'] in INCLUDE_DIRECTIVES:
+            paths += [path for path in include['paths'] if path not in paths and path != hba_file]
+    return paths
+
+
+def read_bytes(path):
+    with open(path, 'rb') as handle:
+        return handle.read()
 
 
 def main():
@@ -265,8 +291,7 @@ def main():
     cluster = dict(cluster, id=cluster.get('id') or cluster['data_directory'])
 
     try:
-        with open(hba_file, 'rb') as handle:
-            before_data = handle.read()
+        before_data = read_bytes(hba_file)
     except (IOError, OSError) as exc:
         module.fail_json(msg='%s: cannot read %s: %s' % (cluster['id'], hba_file, exc))
     before = before_data.decode('utf-8', 'surrogateescape')
@@ -276,7 +301,8 @@ def main():
     def run_command(argv, environ_update=None):
         return module.run_command(argv, environ_update=environ_update)
 
-    control = Cluster(HostIO(run_command), cluster)
+    io = HostIO(run_command)
+    control = Cluster(io, cluster)
     status = control.status()
     if params['reject_superusers']:
         superusers = set(['postgres', cluster.get('server_user') or 'postgres'])
@@ -286,35 +312,67 @@ def main():
             except (ControlError, ValueError) as exc:
                 module.fail_json(msg='%s: cannot list the superusers to reject over TCP: %s' % (cluster['id'], exc))
         options['reject_users'] = sorted(superusers)
+    # Included files first: their open TCP lines are commented out and their loopback lines join the block.
+    included, extra_kept = [], []
+    for path in included_files(hba_file, io):
+        try:
+            data = read_bytes(path)
+        except (IOError, OSError) as exc:
+            module.fail_json(msg='%s: cannot read %s, which %s includes: %s' % (cluster['id'], path, hba_file, exc))
+        text = data.decode('utf-8', 'surrogateescape')
+        try:
+            plan = plan_included(text, options)
+        except HbaPlanError as exc:
+            module.fail_json(msg='%s: %s' % (path, exc))
+        extra_kept += plan['kept']
+        included.append(dict(plan, file=path, before=text, before_data=data))
     try:
-        planned = plan_hba(before, params['clients'], options)
+        planned = plan_hba(before, params['clients'], options, extra_kept=extra_kept)
     except HbaPlanError as exc:
         module.fail_json(msg='%s: %s' % (hba_file, exc))
 
-    result = dict(changed=planned['changed'], hba_file=hba_file, managed=planned['managed'],
-                  superseded=planned['superseded'], reloaded=False, backup_file=None)
+    changed_included = [entry for entry in included if entry['changed']]
+    result = dict(changed=planned['changed'] or bool(changed_included), hba_file=hba_file,
+                  managed=planned['managed'], superseded=planned['superseded'], reloaded=False, backup_file=None,
+                  included_files=[dict(file=entry['file'], changed=entry['changed'], superseded=entry['superseded'])
+                                  for entry in included])
     if module._diff:
-        result['diff'] = dict(before=before, after=planned['text'], before_header=hba_file, after_header=hba_file)
-    if not planned['changed'] or module.check_mode:
+        result['diff'] = [dict(before=before, after=planned['text'], before_header=hba_file, after_header=hba_file)]
+        result['diff'] += [dict(before=entry['before'], after=entry['text'], before_header=entry['file'],
+                                after_header=entry['file']) for entry in changed_included]
+    if not result['changed'] or module.check_mode:
         module.exit_json(**result)
 
     if params['backup']:
         result['backup_file'] = backup_copy(hba_file)
+    originals = [(entry['file'], entry['before_data']) for entry in changed_included]
+    if planned['changed']:
+        originals.append((hba_file, before_data))
+    written = []
     try:
-        write_file(module, hba_file, planned['text'].encode('utf-8', 'surrogateescape'), make_dirs=None)
+        for entry in changed_included:
+            write_file(module, entry['file'], entry['text'].encode('utf-8', 'surrogateescape'), make_dirs=None)
+            written.append((entry['file'], entry['before_data']))
+        if planned['changed']:
+            write_file(module, hba_file, planned['text'].encode('utf-8', 'surrogateescape'), make_dirs=None)
     except (IOError, OSError) as exc:
-        module.fail_json(msg='%s: writing %s failed: %s' % (cluster['id'], hba_file, exc), **result)
+        for path, data in written:
+            write_file(module, path, data, make_dirs=None)
+        module.fail_json(msg='%s: writing the pg_hba files failed: %s; the previous files were restored'
+                         % (cluster['id'], exc), **result)
 
     if not status:
         module.exit_json(**result)
 
     def restore_and_fail(reason, **details):
         try:
-            write_file(module, hba_file, before_data, make_dirs=None)
+            for path, data in originals:
+                write_file(module, path, data, make_dirs=None)
         except (IOError, OSError) as exc:
-            module.fail_json(msg='%s; restoring the previous %s failed too: %s' % (reason, hba_file, exc),
+            module.fail_json(msg='%s; restoring the previous %s failed too: %s' % (reason, path, exc),
                              **dict(result, **details))
-        module.fail_json(msg='%s; the previous %s was restored' % (reason, hba_file), **dict(result, **details))
+        module.fail_json(msg='%s; the previous %s was restored' % (reason, ', '.join(path for path, _data in originals)),
+                         **dict(result, **details))
 
     try:
         errors = control.query(HBA_ERRORS_SQL, status) or []

@@ -71,4 +71,3 @@ def test_each_host_confirms_its_own_rules_and_the_unreachable_one_rolls_back_alo
         time.sleep(2)
     assert "table inet pgsec" not in cut.ssh("nft list tables").stdout.splitlines()
     assert proc.returncode != 0
-

@@ -12,6 +12,7 @@ from ansible_collections.pgsec.hardening.plugins.module_utils.hba_change import 
     END_LINE,
     HbaPlanError,
     plan_hba,
+    plan_included,
 )
 from ansible_collections.pgsec.hardening.plugins.module_utils.pg_hba import parse_hba_text
 
@@ -486,3 +487,39 @@ def test_unbalanced_markers_are_refused(text, message):
     with pytest.raises(HbaPlanError) as raised:
         plan_hba(text, [], {})
     assert str(raised.value).startswith(message)
+
+
+# ---------------------------------------------------------------------------- included files (PostgreSQL 16+)
+
+INCLUDED = """\
+# site rules, included from pg_hba.conf
+host    all     all     0.0.0.0/0       md5
+host    all     all     127.0.0.1/32    scram-sha-256
+local   all     all                     md5
+"""
+
+
+def test_an_included_file_loses_its_tcp_lines_and_gives_its_loopback_ones_to_the_block():
+    included = plan_included(INCLUDED, {'local_peer': True})
+    assert included['text'] == """\
+# site rules, included from pg_hba.conf
+# superseded by pgsec.hardening (tls): host    all     all     0.0.0.0/0       md5
+# superseded by pgsec.hardening (tls): host    all     all     127.0.0.1/32    scram-sha-256
+# superseded by pgsec.hardening (tls): local   all     all                     md5
+local     all             all                                     peer
+"""
+    assert included['kept'] == ['host    all     all     127.0.0.1/32    scram-sha-256']
+    assert [(item['line'], item['moved']) for item in included['superseded']] == [(2, False), (3, True), (4, False)]
+    main = plan_hba('include site.conf\n', [APP], {'clientcert': 'none'}, extra_kept=included['kept'])
+    block = main['text'].split('# loopback lines kept from this file\n')[1]
+    assert 'all     all     127.0.0.1/32    scram-sha-256' in block.splitlines()[0], block
+    # Once done, nothing changes: the included file has no TCP line left, the block keeps its loopback line.
+    again = plan_included(included['text'], {'local_peer': True})
+    assert again['changed'] is False and again['kept'] == []
+    assert plan_hba(main['text'], [APP], {'clientcert': 'none'}, extra_kept=again['kept'])['changed'] is False
+
+
+def test_an_included_file_without_tcp_lines_is_not_changed():
+    assert plan_included('local all all peer\n')['changed'] is False
+    assert plan_included('')['changed'] is False
+    assert plan_included(INCLUDED, {'keep_other_tcp': True})['changed'] is False
