@@ -70,3 +70,25 @@ def test_batches_of_two_on_six_hosts_restart_two_at_a_time(lab_hosts, tmp_path, 
     gaps = [later - earlier for earlier, later in zip(times, times[1:])]
     within, between = gaps[0::2], gaps[1::2]
     assert min(between) > max(within), (starts, gaps)
+
+
+def test_a_batch_whose_server_does_not_come_back_stops_the_rollout(lab_hosts, tmp_path, cleanup):
+    """pg1 (first batch) cannot start again: its batch fails and the second batch is never touched."""
+    first, later = ["pg1", "pg2"], ["pg5", "pg6"]
+    cleanup += first + later
+    broken = lab_hosts.hosts["pg1"]
+    broken.ssh("mkdir -p /etc/systemd/system/postgresql@.service.d && printf '[Service]\\nExecStartPre=/bin/false\\n' "
+               "> /etc/systemd/system/postgresql@.service.d/broken.conf && systemctl daemon-reload")
+    watched = ("sha256sum /etc/postgresql/*/main/pg_hba.conf /etc/postgresql/*/main/postgresql.conf; "
+               "ls /etc/postgresql/*/main/; true")
+    before = {name: (start_times(lab_hosts.hosts[name]), lab_hosts.hosts[name].ssh(watched).stdout) for name in later}
+    policy = write(tmp_path / "policy.yml", {"pgsec_clients": [{"name": "app", "sources": [ALLOWED]}],
+                                             "pgsec_tls_enabled": False, "pgsec_firewall_backend": "none"})
+    proc = lab_hosts.playbook("pgsec.hardening.harden", "-l", ",".join(first + later), "-e", f"@{policy}",
+                              "-e", "pgsec_harden_batch=2", check=False)
+    assert proc.returncode != 0
+    assert "previous configuration was restored" in proc.stdout, proc.stdout[-3000:]
+    assert "Harden PostgreSQL access on the primaries" in proc.stdout
+    for name in later:
+        host = lab_hosts.hosts[name]
+        assert (start_times(host), host.ssh(watched).stdout) == before[name], f"{name} was touched"
