@@ -34,7 +34,7 @@ export PGSEC_LAB_CACHE := $(CACHE)
 export PGSEC_LAB_STATE := $(LAB_STATE)
 
 .PHONY: help deps apt venv collection unit sanity sanity-matrix sanity-core217 sanity-core221 \
-	controllers controller-core217 controller-core221 lint integration bench bench-smoke molecule test demo \
+	controllers controller-core217 controller-core221 lint integration bench bench-fleet bench-smoke molecule test demo \
 	demo-check \
 	lab-build lab-up lab-down lab-status clean
 
@@ -44,6 +44,7 @@ help:
 	@echo "make test        everything CI runs: unit, sanity, sanity-matrix, lint, lab integration, bench-smoke, molecule"
 	@echo "make lab-up      boot the lab hosts (LAB_HOSTS='pg1:insecure ...' to choose)"
 	@echo "make lab-down    stop the lab and remove what it made"
+	@echo "make bench-fleet 40 hosts at once with forks 2: every firewall confirmed; one host cut off rolls back alone"
 	@echo "make bench       time audit and harden on a lab fleet (BENCH_HOSTS=20 BENCH_REPS=3 BENCH_OUT=...)"
 	@echo "make sanity-matrix   ansible-test sanity with the oldest (2.17) and newest (2.21) ansible-core"
 	@echo "make controllers     build both; run a command with one: python3 tests/tools/controller.py run core221 -- ansible --version"
@@ -130,6 +131,10 @@ integration: deps lab-build controllers
 bench: deps lab-build
 	$(BIN)/python bench/run.py --hosts $(BENCH_HOSTS) --reps $(BENCH_REPS) \
 	  --scale-reps $(BENCH_SCALE_REPS) --out $(BENCH_OUT)
+
+# Firewall confirmation at scale: 40 hosts hardened at once with forks 2, then one host cut off (bench/fleet_confirm.py).
+bench-fleet: deps lab-build
+	$(BIN)/python bench/fleet_confirm.py --out $(BUILD)/bench/fleet.json
 
 # 2 hosts, 1 repetition: fails only when a step cannot run or a converge restarts too often.
 bench-smoke: deps lab-build

@@ -308,6 +308,21 @@ def write_inventory(state: dict) -> None:
     INVENTORY.write_text("\n".join(lines) + "\n")
 
 
+# Each booted host's systemd, journald, logind and dbus hold inotify instances; past about twenty
+# hosts the kernel's default of 128 per user runs out and hosts boot degraded or not at all.
+INOTIFY_INSTANCES = Path("/proc/sys/fs/inotify/max_user_instances")
+INOTIFY_PER_HOST = 32
+
+
+def raise_inotify_limit(hosts: int, state: dict) -> None:
+    """Enough inotify instances for the hosts; the machine's own value is kept in the state for down."""
+    current = int(INOTIFY_INSTANCES.read_text())
+    needed = 128 + INOTIFY_PER_HOST * hosts
+    if current < needed:
+        state.setdefault("inotify_max_user_instances", current)
+        INOTIFY_INSTANCES.write_text(f"{needed}\n")
+
+
 def up(specs: list[str]) -> None:
     started = time.monotonic()
     parsed = [parse_spec(s) for s in specs]
@@ -323,6 +338,8 @@ def up(specs: list[str]) -> None:
         password_file.write_text(secrets.token_urlsafe(18) + "\n")
         password_file.chmod(0o600)
     state = load_state()
+    raise_inotify_limit(len(parsed), state)
+    save_state(state)
     stale = set(state["hosts"]) - {p[0] for p in parsed}
     for name in stale:  # hosts from an earlier 'up' with another spec
         host_down(name, state["hosts"].pop(name))
@@ -467,6 +484,8 @@ def down() -> None:
     mounted = any(line.split()[4] == str(netns_dir) for line in Path("/proc/self/mountinfo").read_text().splitlines())
     if mounted and not any(netns_dir.iterdir()):
         sh("umount", str(netns_dir))
+    if "inotify_max_user_instances" in state:
+        INOTIFY_INSTANCES.write_text(f"{state['inotify_max_user_instances']}\n")
     STATE_FILE.unlink(missing_ok=True)
     INVENTORY.unlink(missing_ok=True)
     print("lab: down")

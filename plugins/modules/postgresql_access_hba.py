@@ -21,7 +21,7 @@ description:
     with the note C(# superseded by pgsec.hardening (tls):); loopback lines are copied into the block first.
     C(local) lines are left alone unless O(local_peer). A block edited by hand is rewritten.
   - Files included with C(include), C(include_if_exists) or C(include_dir) (PostgreSQL 16 and later, nested ones too)
-    are handled like the main file: their TCP lines are commented out (loopback ones copied into the block) and,
+    are handled like the main file. Their TCP lines are commented out (loopback ones copied into the block) and,
     with O(local_peer), their C(local) lines made C(peer); the include directives stay. Files named with C(@file)
     hold names, not lines, and are not changed.
   - For the C(cis) profile, O(final_reject=sources) rejects per client network instead of for C(0.0.0.0/0) and C(::/0)

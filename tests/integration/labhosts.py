@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shlex
 import shutil
 import subprocess
 import sys
@@ -24,6 +25,25 @@ def run(cmd: list[str], check: bool = True, timeout: float = 600, **kw) -> subpr
         raise AssertionError(f"{' '.join(cmd)} exited {proc.returncode}\n"
                              f"--- stdout\n{proc.stdout[-6000:]}\n--- stderr\n{proc.stderr[-6000:]}")
     return proc
+
+
+def cut_new_ssh_once_firewall_loads(seconds: int) -> str:
+    """A command for a lab host: once pgsec's firewall rollback timer exists (its rules are being loaded),
+    refuse new SSH connections for SECONDS; the connection the rules were loaded over keeps working."""
+    script = ("for i in $(seq 1 6000); do systemctl list-timers --all --no-legend 'pgsec-firewall-rollback-*' "
+              "| grep -q . && break; sleep 0.1; done; "
+              "nft add table inet pgsec_test_cut && "
+              "nft add chain inet pgsec_test_cut input '{ type filter hook input priority 0; policy accept; }' && "
+              "nft add rule inet pgsec_test_cut input tcp dport 22 ct state new drop; "
+              f"sleep {seconds}; nft delete table inet pgsec_test_cut")
+    return f"systemd-run --unit pgsec-test-cut --collect /bin/sh -c {shlex.quote(script)}"
+
+
+def recap(output: str, host: str) -> dict:
+    """ok, changed, unreachable and failed of HOST in an ansible-playbook recap."""
+    match = re.search(rf"^{host}\s*:\s*ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)", output, re.M)
+    assert match, output[-3000:]
+    return dict(zip(("ok", "changed", "unreachable", "failed"), map(int, match.groups())))
 
 
 def changed_count(output: str, host: str) -> int:

@@ -6,35 +6,18 @@ With forks 1 and a 6 s rollback timeout, confirming in a later task of the play 
 loaded their rules) would come too late for the first hosts: their rules would roll back."""
 from __future__ import annotations
 
-import re
-import shlex
 import time
 
 import pytest
 import yaml
 
-from labhosts import lab
+from labhosts import cut_new_ssh_once_firewall_loads, lab, recap
 
 ALLOWED = "198.18.1.100/32"
 FLEET = ["pg1", "pg2", "pg5", "pg6", "pg7", "pg8"]
 CUT = "pg6"
 TIMEOUT = 6
 CUT_SECONDS = 30
-# Run on the cut host before the play: once pgsec's rollback timer exists (the rules are being loaded),
-# refuse new SSH connections for a while; the connection the rules were loaded over keeps working.
-CUT_SCRIPT = (
-    "for i in $(seq 1 6000); do systemctl list-timers --all --no-legend 'pgsec-firewall-rollback-*' | grep -q . "
-    "&& break; sleep 0.1; done; "
-    "nft add table inet pgsec_test_cut && "
-    "nft add chain inet pgsec_test_cut input '{ type filter hook input priority 0; policy accept; }' && "
-    "nft add rule inet pgsec_test_cut input tcp dport 22 ct state new drop; "
-    f"sleep {CUT_SECONDS}; nft delete table inet pgsec_test_cut")
-
-
-def recap(output: str, host: str) -> dict:
-    match = re.search(rf"^{host}\s*:\s*ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)", output, re.M)
-    assert match, output[-3000:]
-    return dict(zip(("ok", "changed", "unreachable", "failed"), map(int, match.groups())))
 
 
 @pytest.fixture()
@@ -50,7 +33,7 @@ def test_each_host_confirms_its_own_rules_and_the_unreachable_one_rolls_back_alo
         "pgsec_clients": [{"name": "app", "sources": [ALLOWED]}], "pgsec_tls_enabled": False,
         "pgsec_firewall_backend": "nftables", "pgsec_firewall_rollback_timeout": TIMEOUT}))
     cut = lab_hosts.hosts[CUT]
-    cut.ssh(f"systemd-run --unit pgsec-test-cut --collect /bin/sh -c {shlex.quote(CUT_SCRIPT)}")
+    cut.ssh(cut_new_ssh_once_firewall_loads(CUT_SECONDS))
     proc = lab_hosts.playbook("pgsec.hardening.harden", "-f", "1", "-l", ",".join(FLEET), "-e", f"@{policy}",
                               "-e", f"pgsec_harden_batch={len(FLEET)}", check=False)
     confirmed = [host for host in fleet if host.name != CUT]
