@@ -22,7 +22,8 @@ sys.path.insert(0, str(REPO / "tests" / "integration"))
 
 from labhosts import LAB, Lab, cut_new_ssh_once_firewall_loads, recap, run  # noqa: E402  (path set above)
 
-FIRST_ADDRESS, SECOND_ADDRESS = "198.18.1.100", "198.18.1.101"
+# Not adjacent: nft merges adjacent addresses of a set into one range.
+FIRST_ADDRESS, SECOND_ADDRESS = "198.18.1.100", "198.18.1.150"
 SOURCES = [FIRST_ADDRESS + "/32"]
 SECOND_SOURCE = SECOND_ADDRESS + "/32"
 CUT_SECONDS = 60
