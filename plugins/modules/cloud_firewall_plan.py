@@ -121,7 +121,7 @@ openstack_rules:
   type: list
   elements: dict
 report:
-  description: One line per finding that did not pass (C(STATUS severity id: actual)).
+  description: One line per finding that did not pass (C(STATUS severity id: actual), its reference and remediation).
   returned: when gathered
   type: list
   elements: str
@@ -189,8 +189,9 @@ def main():
     ports = sorted(set(rule['port_min'] for rule in wanted if rule['direction'] == 'ingress')) or [5432]
     findings = audit(params['host'], _subject(provider, params['security_group'], current_group), current, wanted,
                      sources, ports, owned, params['manage_egress'])
-    report = ['%s %s %s: %s' % (finding['status'].upper(), finding['severity'], finding['id'], finding['actual'])
-              for finding in findings if finding['status'] != 'pass']
+    report = ['%s %s %s: %s (reference: %s; remediation: %s)' % (
+        finding['status'].upper(), finding['severity'], finding['id'], finding['actual'], finding['reference'],
+        finding['remediation']) for finding in findings if finding['status'] != 'pass']
     output = dict(changed=result['changed'], wanted=wanted, owned=owned, add=result['add'],
                   remove=result['remove'], lines=result['lines'], findings=findings,
                   report=report or ['every cloud.* control passes'])
