@@ -59,7 +59,7 @@ RETURN = r'''
 _value:
   description:
     - The rules, sorted. Each has C(direction) (C(ingress) or C(egress)), C(family) (C(4) or C(6)), C(protocol)
-      (C(tcp) or C(udp)), C(port_min), C(port_max), C(source) (a CIDR: the client for ingress, the destination
+      (C(tcp) or C(udp)), C(port_min), C(port_max), C(source) (a CIDR, the client for ingress or the destination
       for egress), C(description) and C(id) (C(null)).
   type: list
   elements: dict

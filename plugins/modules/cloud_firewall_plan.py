@@ -18,7 +18,7 @@ description:
     returns it, or C(null) when there is none), compares it with the wanted rules and returns what to add and
     remove, a readable diff and the audit findings of the group.
   - Only rules the collection wrote (their description starts with C(pgsec.hardening)) are removed, or every rule
-    of a group it owns (made by it: C(managed by pgsec.hardening) in its description).
+    of a group it owns (one it made, with C(managed by pgsec.hardening) in its description).
   - Pure computation on the controller; it reaches no API. RV(ignore:changed) says whether the group would change.
 author:
   - pgsec.hardening maintainers (@pgsec-hardening)
@@ -121,7 +121,7 @@ openstack_rules:
   type: list
   elements: dict
 report:
-  description: One line per finding that did not pass (C(STATUS severity id: actual), its reference and remediation).
+  description: One line per finding that did not pass (status, severity, id, actual, reference and remediation).
   returned: when gathered
   type: list
   elements: str
