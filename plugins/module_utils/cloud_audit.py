@@ -21,7 +21,6 @@ from ansible_collections.pgsec.hardening.plugins.module_utils.cloud_rules import
 )
 
 
-
 class _GroupCatalogue(Catalogue):
     """Controls whose check runs once per security group (the host catalogue runs cluster checks)."""
 

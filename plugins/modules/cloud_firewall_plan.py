@@ -19,7 +19,7 @@ description:
     remove, a readable diff and the audit findings of the group.
   - Only rules the collection wrote (their description starts with C(pgsec.hardening)) are removed, or every rule
     of a group it owns (one it made, with C(managed by pgsec.hardening) in its description).
-  - Pure computation on the controller; it reaches no API. RV(ignore:changed) says whether the group would change.
+  - Pure computation on the controller; it reaches no API. C(changed) says whether the group would change.
 author:
   - pgsec.hardening maintainers (@pgsec-hardening)
 attributes:

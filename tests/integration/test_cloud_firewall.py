@@ -145,7 +145,7 @@ def playbook(work, env, variables, *options):
     command = [os.path.join(os.path.dirname(sys.executable), 'ansible-playbook'), '-i', inventory, '-e', '@' + extra,
                'pgsec.hardening.cloud_firewall'] + list(options)
     done = subprocess.run(command, env=dict(os.environ, **env), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                          universal_newlines=True, timeout=300)
+                          universal_newlines=True, timeout=300, check=False)
     recap = RECAP.findall(done.stdout)
     assert recap, done.stdout
     changed, _unreachable, failed = (int(value) for value in recap[-1])
