@@ -11,9 +11,11 @@ stopped by its pid when the fixture ends, also when a test failed.
 from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
+import contextlib
 import os
 import socket
 import subprocess
+import sys
 import time
 import urllib.error
 import urllib.request
@@ -73,6 +75,17 @@ class Server(object):
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait(10)
+
+
+@contextlib.contextmanager
+def running(server):
+    """The server started (its start time on stderr), stopped by its pid afterwards, also on failure."""
+    server.start()
+    sys.stderr.write('%s ready in %.1f s\n' % (server.name, server.start_seconds))
+    try:
+        yield server
+    finally:
+        server.stop()
 
 
 def moto(state_dir):

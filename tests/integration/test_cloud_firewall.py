@@ -35,22 +35,14 @@ def state_dir(tmp_path_factory):
 
 @pytest.fixture(scope='module')
 def moto_server(state_dir):
-    server = servers.moto(state_dir).start()
-    sys.stderr.write('moto_server ready in %.1f s\n' % server.start_seconds)
-    try:
+    with servers.running(servers.moto(state_dir)) as server:
         yield server
-    finally:
-        server.stop()
 
 
 @pytest.fixture(scope='module')
 def neutron_server(state_dir):
-    server = servers.neutron(state_dir).start()
-    sys.stderr.write('neutron ready in %.1f s\n' % server.start_seconds)
-    try:
+    with servers.running(servers.neutron(state_dir)) as server:
         yield server
-    finally:
-        server.stop()
 
 
 def aws_env(endpoint):
@@ -163,6 +155,12 @@ def cloud(request, tmp_path):
 def test_the_policy_becomes_the_group_and_the_group_follows_the_policy(cloud, request):
     name = 'pg-%s' % request.node.callspec.id
     given = dict(cloud.variables, pgsec_cloud_security_group=name, pgsec_clients=CLIENTS)
+
+    # Check mode on a group that does not exist yet: the rules it would get, and nothing made.
+    changed, failed, out = playbook(cloud.work, cloud.env, given, '--check', '--diff')
+    assert failed == 0 and changed > 0, out
+    assert '+ ingress tcp/5432 from 2001:db8:1::/64 "pgsec.hardening client reports"' in out
+    assert cloud.group(name) is None
 
     # Two clients, v4 and v6: exactly their rules; the provider's default egress is left alone.
     changed, failed, out = playbook(cloud.work, cloud.env, given, '--diff')
