@@ -24,8 +24,10 @@ author:
   - pgsec.hardening maintainers (@pgsec-hardening)
 attributes:
   check_mode:
+    description: Computes the same in check mode; it never writes anything.
     support: full
   diff_mode:
+    description: Shows the group's rules now and as the policy wants them, one rule per line.
     support: full
 options:
   provider:
@@ -106,7 +108,7 @@ lines:
   type: list
   elements: str
 aws_rules:
-  description: The group's ingress rules afterwards, as C(amazon.aws.ec2_security_group) O(rules) entries.
+  description: The group's ingress rules afterwards, as C(amazon.aws.ec2_security_group) C(rules) entries.
   returned: when gathered and provider is aws
   type: list
   elements: dict
@@ -116,7 +118,7 @@ aws_rules_egress:
   type: list
   elements: dict
 openstack_rules:
-  description: The group's rules afterwards, as C(openstack.cloud.security_group) O(security_group_rules) entries.
+  description: The group's rules afterwards, as C(openstack.cloud.security_group) C(security_group_rules) entries.
   returned: when gathered and provider is openstack
   type: list
   elements: dict

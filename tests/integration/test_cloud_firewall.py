@@ -238,3 +238,14 @@ def test_bad_input_is_refused_before_any_api_call(moto_server, tmp_path, case, c
     assert (changed, failed) == (0, 1), out
     assert words in ' '.join(out.split()), out
     assert connections == 0, 'the API was called %d time(s) before the input was refused' % connections
+
+
+def test_a_managed_egress_allowlist_replaces_the_default_egress(cloud, request):
+    name = 'pg-egress-%s' % request.node.callspec.id
+    given = dict(cloud.variables, pgsec_cloud_security_group=name, pgsec_clients=CLIENTS[:1],
+                 pgsec_cloud_manage_egress=True, pgsec_firewall_egress=[{'host': '192.0.2.10', 'port': 5432}])
+    changed, failed, out = playbook(cloud.work, cloud.env, given, '--diff')
+    assert failed == 0 and changed > 0, out
+    assert cloud.egress(name) in ([('192.0.2.10/32', 'tcp')], [('IPv4', '192.0.2.10/32', 'tcp')])
+    changed, failed, out = playbook(cloud.work, cloud.env, given)
+    assert (changed, failed) == (0, 0), out
