@@ -119,13 +119,35 @@ def _check_owned(group):
     return _outcome('fail', group['subject'], expected, 'added by hand (%s): %s' % (fate, _texts(foreign)))
 
 
-def audit(host, subject, current, wanted, sources, ports, owned, manage_egress):
-    """Findings for one group: ``current`` and ``wanted`` are neutral rules (module_utils.cloud_rules)."""
+@CONTROLS.check(
+    'cloud.group_attached', 'group', 'medium', "The group is attached to the database host's instance",
+    'pgsec.hardening policy: the provider firewall from pgsec_clients applies to the database host',
+    "Attach the group to the instance (for AWS, add it to the instance's security groups, e.g. with "
+    'amazon.aws.ec2_instance security_groups); the role does not change the instance.')
+def _check_attached(group):
+    expected = 'the group is one of the security groups of instance %s' % group['instance']
+    attached = group['attached_groups']
+    if group['group_id'] in attached:
+        return _outcome('pass', group['subject'], expected, 'attached (%s)' % ', '.join(attached))
+    return _outcome('fail', group['subject'], expected, 'not attached: the instance has %s' % (
+        ', '.join(attached) or 'no security group'))
+
+
+def audit(host, subject, current, wanted, sources, ports, owned, manage_egress, instance=None,
+          attached_groups=None, group_id=None):
+    """Findings for one group: ``current`` and ``wanted`` are neutral rules (module_utils.cloud_rules).
+
+    cloud.group_attached is checked only when the instance and its groups are known (instance,
+    attached_groups: the ids of its security groups, group_id: this group's id).
+    """
     group = {'subject': subject, 'current': current, 'wanted': wanted, 'sources': sources, 'ports': ports,
-             'owned': owned, 'manage_egress': manage_egress}
+             'owned': owned, 'manage_egress': manage_egress, 'instance': instance,
+             'attached_groups': attached_groups or [], 'group_id': group_id}
     metadata = dict((row[0], row) for row in CONTROLS)
     findings = []
     for control_id, check in CONTROLS.checks:
+        if control_id == 'cloud.group_attached' and (not instance or attached_groups is None):
+            continue
         _id, _scope, severity, title, reference, remediation = metadata[control_id]
         outcome = check(group)
         finding = {'id': control_id, 'host': host, 'cluster': None, 'title': title, 'reference': reference,

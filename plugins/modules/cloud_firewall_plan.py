@@ -70,6 +70,14 @@ options:
     description: The database host, for the findings.
     type: str
     default: ''
+  instance:
+    description: C(pgsec_cloud_instance_id), the database host's instance; with O(attached_groups) the audit checks
+      that the group is attached to it (C(cloud.group_attached)).
+    type: str
+  attached_groups:
+    description: The ids of the security groups the provider says the instance has.
+    type: list
+    elements: str
 '''
 
 EXAMPLES = r'''
@@ -167,6 +175,8 @@ def main():
             gathered=dict(type='bool', default=False),
             current=dict(type='dict'),
             host=dict(type='str', default=''),
+            instance=dict(type='str'),
+            attached_groups=dict(type='list', elements='str'),
         ),
         supports_check_mode=True,
     )
@@ -189,8 +199,10 @@ def main():
         if rule['direction'] == 'ingress' and rule['source'] not in sources:
             sources.append(rule['source'])
     ports = sorted(set(rule['port_min'] for rule in wanted if rule['direction'] == 'ingress')) or [5432]
+    group_id = (current_group or {}).get('group_id') or (current_group or {}).get('id')
     findings = audit(params['host'], _subject(provider, params['security_group'], current_group), current, wanted,
-                     sources, ports, owned, params['manage_egress'])
+                     sources, ports, owned, params['manage_egress'], params['instance'], params['attached_groups'],
+                     group_id)
     report = ['%s %s %s: %s (reference: %s; remediation: %s)' % (
         finding['status'].upper(), finding['severity'], finding['id'], finding['actual'], finding['reference'],
         finding['remediation']) for finding in findings if finding['status'] != 'pass']

@@ -247,3 +247,19 @@ def test_a_managed_egress_allowlist_replaces_the_default_egress(cloud, request):
     assert cloud.egress(name) in ([('192.0.2.10/32', 'tcp')], [('IPv4', '192.0.2.10/32', 'tcp')])
     changed, failed, out = playbook(cloud.work, cloud.env, given)
     assert (changed, failed) == (0, 0), out
+
+
+def test_the_audit_says_when_the_group_is_not_attached_to_the_instance(moto_server, tmp_path):
+    aws = Aws(moto_server, str(tmp_path))
+    image = aws.ec2.describe_images()['Images'][0]['ImageId']
+    subnet = aws.ec2.create_subnet(VpcId=aws.vpc, CidrBlock='10.0.1.0/24')['Subnet']['SubnetId']
+    instance = aws.ec2.run_instances(ImageId=image, MinCount=1, MaxCount=1, SubnetId=subnet)['Instances'][0]
+    given = dict(aws.variables, pgsec_cloud_security_group='pg-attached', pgsec_clients=CLIENTS[:1],
+                 pgsec_cloud_instance_id=instance['InstanceId'])
+    changed, failed, out = playbook(str(tmp_path), aws.env, given)
+    assert failed == 0, out
+    assert 'FAIL medium cloud.group_attached: not attached' in ' '.join(out.split())
+    aws.ec2.modify_instance_attribute(InstanceId=instance['InstanceId'], Groups=[aws.group_id('pg-attached')])
+    changed, failed, out = playbook(str(tmp_path), aws.env, given)
+    assert (changed, failed) == (0, 0), out
+    assert 'cloud.group_attached' not in out and 'every cloud.* control passes' in out
