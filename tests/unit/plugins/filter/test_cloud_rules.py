@@ -219,8 +219,8 @@ def test_attachment_is_checked_only_when_the_instance_is_known():
     wanted = cloud_rules(CLIENTS)
     args = ('db1', 'aws security group pg-main', from_aws(AWS_GROUP), wanted, ['198.51.100.7/32'], [5432], True, False)
     assert 'cloud.group_attached' not in [finding['id'] for finding in audit(*args)]
-    attached = dict((f['id'], f) for f in audit(*args, instance='i-1', attached_groups=['sg-9', 'sg-0123'],
-                                                 group_id='sg-0123'))
+    attached = dict((f['id'], f) for f in audit(
+        *args, instance='i-1', attached_groups=['sg-9', 'sg-0123'], group_id='sg-0123'))
     assert attached['cloud.group_attached']['status'] == 'pass'
     detached = dict((f['id'], f) for f in audit(*args, instance='i-1', attached_groups=['sg-9'], group_id='sg-0123'))
     assert detached['cloud.group_attached']['status'] == 'fail'
