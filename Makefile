@@ -5,6 +5,8 @@ SHELL := /bin/bash
 CACHE ?= /var/cache/pgsec-lab
 REQ_HASH := $(shell cat requirements-dev.txt | sha256sum | cut -c1-12)
 VENV ?= $(CACHE)/venv-$(REQ_HASH)
+CLOUD_REQ_HASH := $(shell cat tests/cloud/requirements-servers.txt | sha256sum | cut -c1-12)
+CLOUD_SERVERS ?= $(CACHE)/cloud-servers-$(CLOUD_REQ_HASH)
 BIN := $(VENV)/bin
 BUILD := $(CURDIR)/.build
 COLLECTIONS := $(BUILD)/collections
@@ -32,9 +34,11 @@ export ANSIBLE_COLLECTIONS_PATH := $(COLLECTIONS)
 export ANSIBLE_CONFIG := $(CURDIR)/tests/ansible.cfg
 export PGSEC_LAB_CACHE := $(CACHE)
 export PGSEC_LAB_STATE := $(LAB_STATE)
+export PGSEC_CLOUD_SERVERS := $(CLOUD_SERVERS)
 
 .PHONY: help deps apt venv collection unit sanity sanity-matrix sanity-core217 sanity-core221 \
-	controllers controller-core217 controller-core221 lint integration bench bench-fleet bench-smoke molecule test demo \
+	controllers controller-core217 controller-core221 lint integration cloud-servers cloud-integration bench bench-fleet \
+	bench-smoke molecule test demo \
 	demo-check \
 	lab-build lab-up lab-down lab-status clean
 
@@ -48,6 +52,7 @@ help:
 	@echo "make bench       time audit and harden on a lab fleet (BENCH_HOSTS=20 BENCH_REPS=3 BENCH_OUT=...)"
 	@echo "make sanity-matrix   ansible-test sanity with the oldest (2.17) and newest (2.21) ansible-core"
 	@echo "make controllers     build both; run a command with one: python3 tests/tools/controller.py run core221 -- ansible --version"
+	@echo "make cloud-integration  the cloud firewall role against moto and Neutron on 127.0.0.1 (no lab)"
 	@echo "make unit | sanity | lint | integration | bench-smoke | molecule"
 
 apt:
@@ -57,15 +62,29 @@ apt:
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
 	fi
 
-# The venv's path carries the hash of requirements-dev.txt, so it is rebuilt exactly when that
-# changes; no timestamp prerequisite (a fresh clone's files are all newer than the cache).
+# A virtualenv from a requirements file, built aside and moved into place: $(1) its path, $(2) the file.
+# The path carries the hash of the file, so it is rebuilt exactly when that changes; no timestamp
+# prerequisite (a fresh clone's files are all newer than the cache).
+define build-venv
+python3 -m venv $(1).tmp
+$(1).tmp/bin/pip install --quiet --disable-pip-version-check -r $(2)
+rm -rf $(1) && mv $(1).tmp $(1)
+# A venv's scripts name their interpreter by path; re-point them after the move (regular files
+# only: a package may leave a __pycache__ directory in bin).
+find $(1)/bin -maxdepth 1 -type f -exec sed -i "1s|^#!$(1).tmp/|#!$(1)/|" {} +
+endef
+
 $(BIN)/ansible-playbook:
-	python3 -m venv $(VENV).tmp
-	$(VENV).tmp/bin/pip install --quiet --disable-pip-version-check -r requirements-dev.txt
-	rm -rf $(VENV) && mv $(VENV).tmp $(VENV)
-	# A venv's scripts name their interpreter by path; re-point them after the move.
-	sed -i "1s|^#!$(VENV).tmp/|#!$(VENV)/|" $(BIN)/*
+	$(call build-venv,$(VENV),requirements-dev.txt)
 	touch $@
+
+# The API servers of the cloud firewall tests (moto, Neutron) in a venv of their own: Neutron's
+# pins and ansible's do not fit in one.
+$(CLOUD_SERVERS)/bin/moto_server:
+	$(call build-venv,$(CLOUD_SERVERS),tests/cloud/requirements-servers.txt)
+	touch $@
+
+cloud-servers: $(CLOUD_SERVERS)/bin/moto_server
 
 venv: $(BIN)/ansible-playbook
 
@@ -124,7 +143,7 @@ lint: deps
 	$(BIN)/ansible-lint --nocolor
 
 # test_controller_matrix.py hardens and audits with both ends of the ansible-core range.
-integration: deps lab-build controllers
+integration: deps lab-build controllers cloud-servers
 	PYTHONPATH=$(COLLECTIONS) $(BIN)/python -m pytest -q tests/integration $(PYTEST_ARGS)
 
 # The benchmark boots its own fleet (b01..bNN) and brings the lab down at the end, also on failure.
@@ -135,6 +154,10 @@ bench: deps lab-build
 # Firewall confirmation at scale: 40 hosts hardened at once with forks 2, then one host cut off (bench/fleet_confirm.py).
 bench-fleet: deps lab-build
 	$(BIN)/python bench/fleet_confirm.py --out $(BUILD)/bench/fleet.json
+
+# The cloud firewall tests alone: API servers on 127.0.0.1, no lab host.
+cloud-integration: deps cloud-servers
+	PYTHONPATH=$(COLLECTIONS) $(BIN)/python -m pytest -q tests/integration/test_cloud_firewall.py $(PYTEST_ARGS)
 
 # 2 hosts, 1 repetition: fails only when a step cannot run or a converge restarts too often.
 bench-smoke: deps lab-build

@@ -30,7 +30,7 @@ ROLE_DEFAULT_EXCEPTIONS = {
 }
 # Variables of the playbooks and the lab, and names the audit publishes with set_stats.
 OTHER_VARIABLES = {'pgsec_target_hosts', 'pgsec_audit_report_dir', 'pgsec_audit_fail_on', 'pgsec_audit',
-                   'pgsec_discover_dir', 'pgsec_harden_batch'}
+                   'pgsec_discover_dir', 'pgsec_harden_batch', 'pgsec_cloud_firewall'}
 OTHER_PREFIXES = ('pgsec_lab_', 'pgsec_audit_host_')
 
 

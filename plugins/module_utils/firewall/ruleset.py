@@ -134,6 +134,37 @@ _as_list = functools.partial(as_list, FirewallPlanError)
 _bool = functools.partial(as_bool, FirewallPlanError)
 
 
+def normalize_egress(value):
+    """pgsec_firewall_egress validated: [{family, host, protocol, port}], sorted, without duplicates.
+
+    The host firewall and the cloud firewall (cloud_rules) read the allowlist the same way.
+    """
+    egress = []
+    for index, entry in enumerate(_as_list('egress', value)):
+        where = 'pgsec_firewall_egress[%d]' % index
+        if not isinstance(entry, dict):
+            _fail(where, entry, 'is not a dict with host and port')
+        extra = sorted(set(entry) - {'host', 'port', 'protocol', 'family'})
+        if extra:
+            _fail(where, entry, 'has unknown keys: %s' % ', '.join(extra))
+        if entry.get('host') in (None, ''):
+            _fail(where + '.host', entry.get('host'), 'is missing: name the address or network the server may reach')
+        network = parse_network(entry['host']) if isinstance(entry['host'], str) else None
+        if network is None:
+            _fail(where + '.host', entry['host'], 'is not an IP address or network in CIDR notation')
+        if entry.get('port') in (None, ''):
+            _fail(where + '.port', entry.get('port'), 'is missing: name the port the server may reach')
+        protocol = str(entry.get('protocol') or 'tcp').strip().lower()
+        if protocol not in EGRESS_PROTOCOLS:
+            _fail(where + '.protocol', entry.get('protocol'), 'is not one of %s' % ', '.join(EGRESS_PROTOCOLS))
+        item = {'family': network.version, 'host': format_network(network), 'protocol': protocol,
+                'port': _port(where + '.port', entry['port'])}
+        if item not in egress:
+            egress.append(item)
+    return sorted(egress, key=lambda item: (item['family'], ipaddress.ip_network(item['host']),
+                                            item['protocol'], item['port']))
+
+
 def normalize_spec(spec):
     """The validated, canonical form of a firewall spec; raises FirewallPlanError naming the field.
 
@@ -185,30 +216,7 @@ def normalize_spec(spec):
     result['action'] = action
     result['log'] = _bool('log', spec.get('log', False))
 
-    egress = []
-    for index, entry in enumerate(_as_list('egress', spec.get('egress'))):
-        where = 'pgsec_firewall_egress[%d]' % index
-        if not isinstance(entry, dict):
-            _fail(where, entry, 'is not a dict with host and port')
-        extra = sorted(set(entry) - {'host', 'port', 'protocol', 'family'})
-        if extra:
-            _fail(where, entry, 'has unknown keys: %s' % ', '.join(extra))
-        if entry.get('host') in (None, ''):
-            _fail(where + '.host', entry.get('host'), 'is missing: name the address or network the server may reach')
-        network = parse_network(entry['host']) if isinstance(entry['host'], str) else None
-        if network is None:
-            _fail(where + '.host', entry['host'], 'is not an IP address or network in CIDR notation')
-        if entry.get('port') in (None, ''):
-            _fail(where + '.port', entry.get('port'), 'is missing: name the port the server may reach')
-        protocol = str(entry.get('protocol') or 'tcp').strip().lower()
-        if protocol not in EGRESS_PROTOCOLS:
-            _fail(where + '.protocol', entry.get('protocol'), 'is not one of %s' % ', '.join(EGRESS_PROTOCOLS))
-        item = {'family': network.version, 'host': format_network(network), 'protocol': protocol,
-                'port': _port(where + '.port', entry['port'])}
-        if item not in egress:
-            egress.append(item)
-    result['egress'] = sorted(egress, key=lambda item: (item['family'], ipaddress.ip_network(item['host']),
-                                                        item['protocol'], item['port']))
+    egress = result['egress'] = normalize_egress(spec.get('egress'))
     if egress:
         uid = spec.get('server_uid')
         if isinstance(uid, bool) or not isinstance(uid, int) or uid < 0:
