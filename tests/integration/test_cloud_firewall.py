@@ -263,3 +263,28 @@ def test_the_audit_says_when_the_group_is_not_attached_to_the_instance(moto_serv
     changed, failed, out = playbook(str(tmp_path), aws.env, given)
     assert (changed, failed) == (0, 0), out
     assert 'cloud.group_attached' not in out and 'every cloud.* control passes' in out
+
+
+def test_the_host_audit_reports_the_cloud_group_and_changes_nothing(lab_hosts, moto_server, tmp_path):
+    """pgsec.hardening.audit on a lab host with a provider configured: the cloud.* findings of its security
+    group are in the host's report, and the group is as it was."""
+    from labhosts import run
+    aws = Aws(moto_server, str(tmp_path))
+    name = 'pg-audited'
+    group = aws.ec2.create_security_group(GroupName=name, Description='orders database', VpcId=aws.vpc)['GroupId']
+    aws.add_by_hand(name, '0.0.0.0/0', 'quick fix')
+    before = aws.ingress(name)
+    variables = dict(aws.variables, pgsec_cloud_security_group=name, pgsec_tls_enabled=False,
+                     pgsec_clients=[{'name': 'app', 'sources': ['198.18.1.100/32']}])
+    extra = tmp_path / 'vars.json'
+    extra.write_text(json.dumps(variables))
+    run(['ansible-playbook', '-i', str(lab_hosts.inventory), 'pgsec.hardening.audit', '-e', '@%s' % extra,
+         '-e', 'pgsec_target_hosts=pg1', '-e', 'pgsec_audit_report_dir=%s' % tmp_path],
+        env=dict(os.environ, **aws.env))
+    report = json.loads((tmp_path / 'pgsec-access-report.json').read_text())
+    findings = dict((finding['id'], finding) for finding in report['hosts']['pg1'])
+    assert findings['cloud.port_world_open']['status'] == 'fail', findings['cloud.port_world_open']
+    assert 'quick fix' in findings['cloud.port_world_open']['actual']
+    assert findings['cloud.clients_allowed']['status'] == 'fail'
+    assert any(key.startswith('listen.') for key in findings), 'the host findings are still there'
+    assert aws.ingress(name) == before and aws.group_id(name) == group
