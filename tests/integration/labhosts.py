@@ -48,9 +48,13 @@ def recap(output: str, host: str) -> dict:
 
 def changed_count(output: str, host: str) -> int:
     """The changed= count of HOST in an ansible-playbook recap."""
-    match = re.search(rf"^{host}\s*:\s*ok=\d+\s+changed=(\d+)", output, re.M)
-    assert match, output[-3000:]
-    return int(match.group(1))
+    return recap(output, host)["changed"]
+
+
+def failed_count(output: str, host: str) -> int:
+    """unreachable= plus failed= of HOST in an ansible-playbook recap."""
+    counts = recap(output, host)
+    return counts["unreachable"] + counts["failed"]
 
 
 def lab(*args: str, check: bool = True) -> subprocess.CompletedProcess:

@@ -15,7 +15,7 @@ import sys
 import pytest
 import yaml
 
-from labhosts import REPO, changed_count, lab, run
+from labhosts import REPO, changed_count, failed_count, lab, run
 
 CONTROLLER = REPO / "tests" / "tools" / "controller.py"
 CONTROLLERS = ("core217", "core221")
@@ -110,12 +110,6 @@ def pinned_core(name: str) -> str:
 
 def with_controller(name: str, *cmd: str, check: bool = True):
     return run([sys.executable, str(CONTROLLER), "run", name, "--", *cmd], check=check, timeout=900)
-
-
-def failed_count(output: str, host: str) -> int:
-    match = re.search(rf"^{host}\s*:\s*ok=\d+\s+changed=\d+\s+unreachable=(\d+)\s+failed=(\d+)", output, re.M)
-    assert match, output[-3000:]
-    return int(match.group(1)) + int(match.group(2))
 
 
 def listeners(host) -> list[str]:

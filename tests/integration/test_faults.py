@@ -7,7 +7,6 @@ from __future__ import annotations
 import datetime
 import json
 import os
-import re
 import signal
 import subprocess
 from concurrent.futures import ThreadPoolExecutor
@@ -16,7 +15,7 @@ import pytest
 import yaml
 
 from bad_inputs import CATALOGUE, TWO_FIREWALLS
-from labhosts import lab
+from labhosts import changed_count, failed_count, lab
 
 HOST = "pg2"
 ALLOWED = "198.18.1.100/32"
@@ -31,18 +30,6 @@ WATCHED = ("cd / && sha256sum /etc/postgresql/15/main/*.conf /etc/postgresql/15/
            "nft list ruleset; iptables -S; ip6tables -S; systemctl is-active firewalld; getent group pgsocket; "
            "stat -c '%n %a %U %G' /var/run/postgresql /var/run/postgresql/.s.PGSQL.5432; ls /run; "
            "runuser -u postgres -- psql -XAtq -h /var/run/postgresql -c 'select pg_postmaster_start_time()'; true")
-
-
-def changed_count(output: str, host: str) -> int:
-    match = re.search(rf"^{host}\s*:\s*ok=\d+\s+changed=(\d+)\s+unreachable=\d+\s+failed=(\d+)", output, re.M)
-    assert match, output[-3000:]
-    return int(match.group(1))
-
-
-def failed_count(output: str, host: str) -> int:
-    match = re.search(rf"^{host}\s*:\s*ok=\d+\s+changed=\d+\s+unreachable=(\d+)\s+failed=(\d+)", output, re.M)
-    assert match, output[-3000:]
-    return int(match.group(1)) + int(match.group(2))
 
 
 def start_time(host) -> str:
