@@ -71,7 +71,8 @@ class ActionModule(ActionBase):
                 confirmed = self._execute_module(module_name=MODULE, module_args={'confirm': token},
                                                  task_vars=task_vars)
             except (AnsibleConnectionFailure, AnsibleError) as exc:
-                error = to_text(exc).strip().splitlines()[-1] if to_text(exc).strip() else type(exc).__name__
+                lines = to_text(exc).strip().splitlines()
+                error = lines[-1] if lines else type(exc).__name__
                 time.sleep(RETRY_PAUSE)
                 continue
             if confirmed.get('unreachable'):
