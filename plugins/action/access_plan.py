@@ -11,6 +11,7 @@ from ansible.errors import AnsibleActionFail, AnsibleError
 from ansible_collections.pgsec.hardening.plugins.module_utils.access_plan import plan_host
 from ansible_collections.pgsec.hardening.plugins.module_utils.policy import PolicyError
 from ansible_collections.pgsec.hardening.plugins.plugin_utils.controller_action import ControllerAction
+from ansible_collections.pgsec.hardening.plugins.plugin_utils.tls_generated import generated_state
 
 
 class ActionModule(ControllerAction):
@@ -19,14 +20,22 @@ class ActionModule(ControllerAction):
         facts=dict(type='dict', required=True),
         host_groups=dict(type='list', elements='str'),
         host_users=dict(type='list', elements='str'),
+        tls_generate_dir=dict(type='str'),
     )
 
     def act(self, args, task_vars, result):
         try:
             plan = plan_host(args['policy'], args['facts'], args['host_groups'], args['host_users'],
-                             passphrase_given=self._passphrase_given(task_vars))
+                             passphrase_given=self._passphrase_given(task_vars),
+                             host_name=task_vars.get('inventory_hostname'))
         except PolicyError as exc:
             raise AnsibleActionFail(str(exc))
+        if args['tls_generate_dir'] and plan['policy'].get('pgsec_tls_enabled'):
+            # Whether the generate tasks would change anything (they are skipped when not).
+            plan['tls']['generated'] = generated_state(
+                args['tls_generate_dir'], task_vars.get('inventory_hostname'), plan['tls']['names'],
+                plan['policy']['pgsec_tls_cert_warn_days'],
+                plan['tls'].get('passphrase_required') and not self._passphrase_given(task_vars))
         result.update(plan)
         guard = plan.get('guard') or {}
         if guard.get('mode') == 'warn' and guard.get('messages'):

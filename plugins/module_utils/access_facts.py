@@ -692,6 +692,12 @@ def gather_network(io):
             'interfaces': parse_ip_addresses(address_json), 'routes': routes}
 
 
+def gather_accounts():
+    """{groups, users}: the names the host's name service knows (files, and LDAP or SSSD when configured)."""
+    return {'groups': sorted(set(entry.gr_name for entry in grp.getgrall())),
+            'users': sorted(set(entry.pw_name for entry in pwd.getpwall()))}
+
+
 def gather(io, data_directories=(), firewall=True):
     """The whole access surface of the host: {version, clusters, firewall, local_networks, interfaces, routes}."""
     processes = find_processes(io)

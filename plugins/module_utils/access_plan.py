@@ -162,7 +162,68 @@ def plan_sockets(policy, user, host_groups=None, host_users=None):
     return {'groups': groups, 'directories': directories, 'settings': settings}
 
 
-def plan_host(user, facts, host_groups=None, host_users=None, passphrase_given=False):
+TMPFILES_PATH = '/etc/tmpfiles.d/pgsec-postgresql-sockets.conf'
+
+
+def tmpfiles_content(sockets):
+    """systemd-tmpfiles lines that recreate the runtime socket directories at boot; '' when none is needed."""
+    lines = ['d %s %s %s %s -' % (entry['path'], entry['mode'], sockets['server_user'],
+                                  entry['group'] or sockets['server_user'])
+             for entry in sockets['directories'] if entry['runtime']]
+    if not lines:
+        return ''
+    return '\n'.join(['# Managed by pgsec.hardening (sockets): PostgreSQL socket directories under /run,',
+                      '# recreated at boot.'] + lines) + '\n'
+
+
+def tls_cluster_settings(user, enforcement_tls, clusters):
+    """Per cluster id, the TLS settings beside the file paths: protocol, ciphers, groups or curve, profile's."""
+    by_id = {}
+    for cluster in clusters:
+        settings = {'ssl_min_protocol_version': user.get('pgsec_tls_min_protocol_version'),
+                    'ssl_ciphers': user.get('pgsec_tls_ciphers'), 'ssl_prefer_server_ciphers': 'on'}
+        if int(str(cluster.get('version') or 0).split('.')[0] or 0) >= 18:
+            settings['ssl_groups'] = user.get('pgsec_tls_groups')
+            tls13 = user.get('pgsec_tls13_ciphers') or enforcement_tls.get('tls13_ciphers')
+            if tls13:
+                settings['ssl_tls13_ciphers'] = tls13
+        else:
+            settings['ssl_ecdh_curve'] = user.get('pgsec_tls_ecdh_curve')
+        settings.update(enforcement_tls.get('settings') or {})
+        by_id[cluster['id']] = dict((name, value) for name, value in settings.items() if value is not None)
+    return by_id
+
+
+OWNED_FILES = re.compile(r'/pgsec[.]d/|/pgsec-tls/|pg_hba[.]conf$')
+
+
+def reload_pending(clusters, facts_by_id):
+    """The clusters whose owned files changed after the server last read its configuration, as changes to apply.
+
+    A run stopped between writing a file and reloading leaves it on disk but not loaded; nothing else would
+    change, so nothing would reload it.
+    """
+    pending = []
+    for cluster in clusters:
+        changed = (facts_by_id.get(cluster['id']) or {}).get('changed_since_load') or []
+        if any(OWNED_FILES.search(entry.get('path') or '') for entry in changed):
+            pending.append({'cluster': cluster, 'changed': True, 'reload_required': True})
+    return pending
+
+
+def tls_names(user, host_name, listen_addresses):
+    """The names the certificate must cover: pgsec_tls_names or the host's name, and, when generated, its addresses."""
+    names = list(user.get('pgsec_tls_names') or [host_name])
+    if _flag(user, 'pgsec_tls_generate'):
+        names += [address for address in listen_addresses if address not in ('localhost', '*')]
+    unique = []
+    for name in names:
+        if name not in unique:
+            unique.append(name)
+    return unique
+
+
+def plan_host(user, facts, host_groups=None, host_users=None, passphrase_given=False, host_name=None):
     """The whole plan for a host; raises PolicyError naming the variable and the value.
 
     passphrase_given: whether pgsec_tls_key_passphrase is set (the cis profile requires it unless
@@ -181,6 +242,9 @@ def plan_host(user, facts, host_groups=None, host_users=None, passphrase_given=F
     listen = plan_listen(policy, user, facts.get('interfaces'), facts.get('routes'))
     sockets = plan_sockets(policy, user, host_groups, host_users)
     _add_server_users(sockets, clusters)
+    sockets['server_user'] = next((cluster['server_user'] for cluster in clusters if cluster.get('server_user')),
+                                  'postgres')
+    sockets['tmpfiles'] = {'path': TMPFILES_PATH, 'content': tmpfiles_content(sockets)}
     listen_settings = {'listen_addresses': listen['addresses']}
     if user.get('pgsec_port') is not None:
         if len(clusters) > 1:
@@ -195,9 +259,12 @@ def plan_host(user, facts, host_groups=None, host_users=None, passphrase_given=F
     enforcement = cis_enforcement(policy)
     guard = plan_guard(policy, user, facts, clusters, listen['addresses'], enforcement)
     policy['pgsec_clients'] = lockout_guard.apply_compat(policy['pgsec_clients'], guard['compat_clients'])
+    pending = reload_pending(clusters, by_id)
+    tls = dict(enforcement['tls'], names=tls_names(user, host_name, listen['addresses']))
+    tls['cluster_settings'] = tls_cluster_settings(dict(user, **policy), enforcement['tls'], clusters)
     return {'policy': policy, 'clusters': clusters, 'listen': dict(listen, settings=listen_settings),
             'ports': ports_after_run([by_id.get(cluster['id']) or {} for cluster in clusters], listen_settings),
-            'sockets': sockets, 'hba': enforcement['hba'], 'tls': enforcement['tls'], 'guard': guard}
+            'sockets': sockets, 'hba': enforcement['hba'], 'tls': tls, 'guard': guard, 'reload_pending': pending}
 
 
 def ports_after_run(clusters, listen_settings):

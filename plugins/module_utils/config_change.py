@@ -19,7 +19,7 @@ import stat
 import tempfile
 import time
 
-from ansible_collections.pgsec.hardening.plugins.module_utils.access_facts import parse_describe_config
+from ansible_collections.pgsec.hardening.plugins.module_utils.access_facts import HostIO, parse_describe_config
 from ansible_collections.pgsec.hardening.plugins.module_utils.files import write_file
 from ansible_collections.pgsec.hardening.plugins.module_utils.managed_config import (
     ConfigPlanError,
@@ -406,3 +406,49 @@ def _reload(control, status, identity, results, writer, timeout, outcome, verify
 def _describe_wrong(wrong):
     return ', '.join('%s = %r (expected %r)' % (item['name'], item['actual'], normalize_setting_value(
         item['name'], item['expected'])) for item in wrong)
+
+
+# The options of postgresql_access_config, also checked by postgresql_access_drift.
+ARGUMENT_SPEC = dict(
+    cluster=dict(type='dict', required=True),
+    owner=dict(type='str', required=True),
+    settings=dict(type='dict', required=True),
+    conflicts=dict(type='str', choices=['supersede', 'fail'], default='supersede'),
+    backup=dict(type='bool', default=True),
+    validate=dict(type='bool', default=True),
+)
+
+
+def run(module):
+    """postgresql_access_config: bring the cluster's owned drop-in (and overrides) to the settings; exits."""
+    params = module.params
+
+    def run_command(argv, environ_update=None):
+        return module.run_command(argv, environ_update=environ_update)
+
+    io = HostIO(run_command)
+    try:
+        prepared = prepare(io, params['cluster'], params['owner'], params['settings'],
+                           params['conflicts'], params['validate'])
+    except ChangeError as exc:
+        module.fail_json(msg=str(exc), **exc.details)
+
+    config_plan = prepared['plan']
+    result = dict(
+        changed=bool(config_plan['files'] or prepared['changes']),
+        cluster=prepared['cluster'], settings=params['settings'], drop_in=config_plan['drop_in'],
+        files=[], superseded=config_plan['superseded'], changes=prepared['changes'],
+        restart_required=prepared['restart_required'], reload_required=prepared['reload_required'],
+        running=prepared['running'], start_time=prepared['start_time'],
+    )
+    if module._diff:
+        result['diff'] = diff_entries(config_plan)
+    if config_plan['files'] and not module.check_mode:
+        writer = FileWriter(module, backup=params['backup'])
+        try:
+            result['files'] = write(prepared, writer)
+        except (IOError, OSError) as exc:
+            module.fail_json(msg='%s: writing the configuration failed: %s' % (prepared['cluster']['id'], exc),
+                             **result)
+    module.exit_json(**result)
+

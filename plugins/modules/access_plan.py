@@ -44,6 +44,12 @@ options:
     description: User names that exist on the host (to refuse unknown group members); not checked when omitted.
     type: list
     elements: str
+  tls_generate_dir:
+    description:
+      - The controller directory of the generated CA (C(pgsec_tls_generate_dir)). When given and TLS is on,
+        C(tls.generated) says whether this host's generated material is current (C(exists), C(current), C(reason)),
+        so that the tasks generating it can be skipped.
+    type: str
 attributes:
   check_mode:
     description: Changes nothing, so it runs the same in check mode.
@@ -85,7 +91,10 @@ ports:
   type: list
   elements: int
 sockets:
-  description: C(groups) to create with their C(members), C(directories) (C(path), C(group), C(mode), C(runtime)) and the C(settings) the sockets role sets.
+  description:
+    - C(groups) to create with their C(members), C(directories) (C(path), C(group), C(mode), C(runtime)) and the C(settings)
+      the sockets role sets; C(server_user), the directories' owner; C(tmpfiles) (C(path), C(content)), the boot-time
+      declaration of the runtime directories (empty content when none is needed).
   returned: success
   type: dict
 hba:
@@ -98,6 +107,9 @@ tls:
   description:
     - What the profile adds to the TLS role, extra C(settings) (C(password_encryption) under cis), C(tls13_ciphers) for
       PostgreSQL 18 and newer, and C(passphrase_required).
+    - C(names), the names the certificate must cover; C(cluster_settings), per cluster id the TLS settings set beside
+      the file paths (protocol, ciphers, C(ssl_groups) or C(ssl_ecdh_curve), the profile's); C(generated) with
+      O(tls_generate_dir).
   returned: success
   type: dict
 '''

@@ -145,58 +145,11 @@ start_time:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.pgsec.hardening.plugins.module_utils.access_facts import HostIO
-from ansible_collections.pgsec.hardening.plugins.module_utils.config_change import (
-    ChangeError,
-    FileWriter,
-    diff_entries,
-    prepare,
-    write,
-)
+from ansible_collections.pgsec.hardening.plugins.module_utils.config_change import ARGUMENT_SPEC, run
 
 
 def main():
-    module = AnsibleModule(
-        argument_spec=dict(
-            cluster=dict(type='dict', required=True),
-            owner=dict(type='str', required=True),
-            settings=dict(type='dict', required=True),
-            conflicts=dict(type='str', choices=['supersede', 'fail'], default='supersede'),
-            backup=dict(type='bool', default=True),
-            validate=dict(type='bool', default=True),
-        ),
-        supports_check_mode=True,
-    )
-    params = module.params
-
-    def run_command(argv, environ_update=None):
-        return module.run_command(argv, environ_update=environ_update)
-
-    io = HostIO(run_command)
-    try:
-        prepared = prepare(io, params['cluster'], params['owner'], params['settings'],
-                           params['conflicts'], params['validate'])
-    except ChangeError as exc:
-        module.fail_json(msg=str(exc), **exc.details)
-
-    config_plan = prepared['plan']
-    result = dict(
-        changed=bool(config_plan['files'] or prepared['changes']),
-        cluster=prepared['cluster'], settings=params['settings'], drop_in=config_plan['drop_in'],
-        files=[], superseded=config_plan['superseded'], changes=prepared['changes'],
-        restart_required=prepared['restart_required'], reload_required=prepared['reload_required'],
-        running=prepared['running'], start_time=prepared['start_time'],
-    )
-    if module._diff:
-        result['diff'] = diff_entries(config_plan)
-    if config_plan['files'] and not module.check_mode:
-        writer = FileWriter(module, backup=params['backup'])
-        try:
-            result['files'] = write(prepared, writer)
-        except (IOError, OSError) as exc:
-            module.fail_json(msg='%s: writing the configuration failed: %s' % (prepared['cluster']['id'], exc),
-                             **result)
-    module.exit_json(**result)
+    run(AnsibleModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True))
 
 
 if __name__ == '__main__':

@@ -38,6 +38,12 @@ options:
       - Whether to inspect the host firewall (nftables, iptables-nft, iptables-legacy, firewalld).
     type: bool
     default: true
+  accounts:
+    description:
+      - Also return the names of the host's groups and users (C(accounts)), which the plan needs to check the
+        socket groups and their members; saves two M(ansible.builtin.getent) runs.
+    type: bool
+    default: false
 attributes:
   check_mode:
     description: Can run in check mode and return the same facts.
@@ -307,11 +313,15 @@ ansible_facts:
               (C(filtered), C(default), C(allowed_sources), C(ipv4), C(ipv6), C(rules)).
             - Null when O(firewall=false).
           type: dict
+        accounts:
+          description: With O(accounts), C(groups) and C(users), the names in the host's group and passwd databases.
+          type: dict
+          returned: with O(accounts)
 '''
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.pgsec.hardening.plugins.module_utils.access_facts import HostIO, gather
+from ansible_collections.pgsec.hardening.plugins.module_utils.access_facts import HostIO, gather, gather_accounts
 
 
 def main():
@@ -319,6 +329,7 @@ def main():
         argument_spec=dict(
             data_directories=dict(type='list', elements='path', default=[]),
             firewall=dict(type='bool', default=True),
+            accounts=dict(type='bool', default=False),
         ),
         supports_check_mode=True,
     )
@@ -327,6 +338,8 @@ def main():
         return module.run_command(argv, environ_update=environ_update)
 
     facts = gather(HostIO(run_command), module.params['data_directories'], module.params['firewall'])
+    if module.params['accounts']:
+        facts['accounts'] = gather_accounts()
     module.exit_json(changed=False, ansible_facts={'pgsec': facts})
 
 

@@ -300,36 +300,11 @@ firewalld_changes:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.pgsec.hardening.plugins.module_utils.firewall.run import run
+from ansible_collections.pgsec.hardening.plugins.module_utils.firewall.run import ARGUMENT_SPEC, run
 
 
 def main():
-    module = AnsibleModule(
-        argument_spec=dict(
-            backend=dict(type='str', choices=['auto', 'nftables', 'iptables', 'firewalld'], default='auto'),
-            ports=dict(type='list', elements='int', default=[5432]),
-            sources=dict(type='list', elements='str', default=[]),
-            allow_none=dict(type='bool', default=False),
-            action=dict(type='str', choices=['drop', 'reject'], default='drop'),
-            log=dict(type='bool', default=False),
-            zone=dict(type='str'),
-            firewalld_remove_open_port=dict(type='bool', default=False),
-            egress=dict(type='list', elements='dict', default=[], options=dict(
-                host=dict(type='str', required=True),
-                port=dict(type='int', required=True),
-                protocol=dict(type='str', choices=['tcp', 'udp'], default='tcp'),
-            )),
-            server_user=dict(type='str', default='postgres'),
-            rollback_timeout=dict(type='int', default=30),
-            persist=dict(type='bool', default=True),
-            state=dict(type='str', choices=['present', 'absent'], default='present'),
-            confirm=dict(type='str'),
-            # Handled by the action plugin; accepted here so that the module alone takes the same arguments.
-            confirm_over_new_connection=dict(type='bool', default=True),
-        ),
-        supports_check_mode=True,
-    )
-    run(module)
+    run(AnsibleModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True))
 
 
 if __name__ == '__main__':

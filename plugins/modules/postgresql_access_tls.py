@@ -221,55 +221,11 @@ errors:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.pgsec.hardening.plugins.module_utils.config_change import cluster_identity
-from ansible_collections.pgsec.hardening.plugins.module_utils.tls_material import (
-    MaterialError,
-    MaterialIO,
-    place_material,
-)
-
-OPTIONS = ('directory', 'cert', 'key', 'ca', 'crl', 'key_passphrase', 'names', 'warn_days', 'dh_params', 'key_owner')
+from ansible_collections.pgsec.hardening.plugins.module_utils.tls_apply import ARGUMENT_SPEC, run
 
 
 def main():
-    module = AnsibleModule(
-        argument_spec=dict(
-            cluster=dict(type='dict', required=True),
-            directory=dict(type='path'),
-            cert=dict(type='str', required=True),
-            key=dict(type='str', required=True, no_log=True),
-            ca=dict(type='str'),
-            crl=dict(type='str'),
-            key_passphrase=dict(type='str', no_log=True),
-            names=dict(type='list', elements='str', default=[]),
-            warn_days=dict(type='int', default=30),
-            dh_params=dict(type='bool', default=True),
-            key_owner=dict(type='str', choices=['server', 'root'], default='server', no_log=False),
-            backup=dict(type='bool', default=False),
-        ),
-        supports_check_mode=True,
-    )
-    params = module.params
-    cluster_id = params['cluster'].get('id')
-
-    def run(argv, env=None):
-        return module.run_command(argv, environ_update=env or {}, expand_user_and_vars=False)
-
-    io = MaterialIO(module, backup=params['backup'])
-    options = dict((name, params[name]) for name in OPTIONS)
-    try:
-        result = place_material(run, io, params['cluster'], options, check_mode=module.check_mode, diff=module._diff)
-    except MaterialError as exc:
-        module.fail_json(msg=exc.headline or '%s: TLS material refused: %s' % (cluster_id, '; '.join(exc.errors)),
-                         errors=exc.errors, certificate=exc.certificate)
-    except (IOError, OSError) as exc:
-        module.fail_json(msg='%s: placing the TLS material failed: %s' % (cluster_id, exc))
-    for warning in result.pop('warnings'):
-        module.warn(warning)
-    # For postgresql_access_apply: new files behind unchanged settings still need a reload.
-    result['cluster'] = cluster_identity(params['cluster'])
-    result['reload_required'] = bool(result.get('changed'))
-    module.exit_json(**result)
+    run(AnsibleModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True))
 
 
 if __name__ == '__main__':

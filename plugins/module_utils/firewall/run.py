@@ -32,6 +32,31 @@ from ansible_collections.pgsec.hardening.plugins.module_utils.firewall.select im
 TOKEN = re.compile(r'^[0-9]{8}T[0-9]{6}-[0-9a-f]{8}$')
 
 
+# The options of postgresql_access_firewall, also checked by postgresql_access_drift.
+ARGUMENT_SPEC = dict(
+    backend=dict(type='str', choices=['auto', 'nftables', 'iptables', 'firewalld'], default='auto'),
+    ports=dict(type='list', elements='int', default=[5432]),
+    sources=dict(type='list', elements='str', default=[]),
+    allow_none=dict(type='bool', default=False),
+    action=dict(type='str', choices=['drop', 'reject'], default='drop'),
+    log=dict(type='bool', default=False),
+    zone=dict(type='str'),
+    firewalld_remove_open_port=dict(type='bool', default=False),
+    egress=dict(type='list', elements='dict', default=[], options=dict(
+        host=dict(type='str', required=True),
+        port=dict(type='int', required=True),
+        protocol=dict(type='str', choices=['tcp', 'udp'], default='tcp'),
+    )),
+    server_user=dict(type='str', default='postgres'),
+    rollback_timeout=dict(type='int', default=30),
+    persist=dict(type='bool', default=True),
+    state=dict(type='str', choices=['present', 'absent'], default='present'),
+    confirm=dict(type='str'),
+    # Handled by the action plugin; accepted here so that the module alone takes the same arguments.
+    confirm_over_new_connection=dict(type='bool', default=True),
+)
+
+
 def run(module):
     """The module: confirm a change, or bring pgsec's rules to the parameters; exits."""
     params = module.params

@@ -21,11 +21,16 @@ import copy
 
 import pytest
 
+from ansible_collections.pgsec.hardening.plugins.module_utils import policy
 from ansible_collections.pgsec.hardening.plugins.module_utils.access_plan import (
     plan_host,
     plan_listen,
     plan_sockets,
+    reload_pending,
     select_clusters,
+    tls_cluster_settings,
+    tls_names,
+    tmpfiles_content,
 )
 from ansible_collections.pgsec.hardening.plugins.module_utils.policy import PolicyError, merge_policy
 
@@ -111,11 +116,15 @@ def test_whole_plan_for_a_hardened_host():
             'pgsec_socket_directories': [{'path': '/run/postgresql', 'group': 'pgclients'}],
             'pgsec_allow_restart': True, 'pgsec_port': 5433}
     result = plan(user, host_groups=HOST_GROUPS, host_users=HOST_USERS)
-    assert set(result) == {'policy', 'clusters', 'listen', 'ports', 'sockets', 'hba', 'tls', 'guard'}
+    assert set(result) == {'policy', 'clusters', 'listen', 'ports', 'sockets', 'hba', 'tls', 'guard', 'reload_pending'}
+    assert result['reload_pending'] == []
     # baseline: nothing beyond the policy's settings (the cis profile's additions: test_cis_profile.py)
     assert result['hba'] == {'local_peer': False, 'final_reject': 'all', 'reject_superusers': False,
                              'loopback_allowed': True}
-    assert result['tls'] == {'settings': {}, 'tls13_ciphers': '', 'passphrase_required': False}
+    assert result['tls'] == {'settings': {}, 'tls13_ciphers': '', 'passphrase_required': False, 'names': [None],
+                             'cluster_settings': {'15/main': {'ssl_min_protocol_version': 'TLSv1.2',
+                                                              'ssl_ciphers': policy.DEFAULT_TLS_CIPHERS,
+                                                              'ssl_prefer_server_ciphers': 'on'}}}
     assert result['clusters'] == [{'id': '15/main', 'layout': 'debian', 'version': '15', 'name': 'main',
                                    'data_directory': '/var/lib/postgresql/15/main',
                                    'config_file': '/etc/postgresql/15/main/postgresql.conf',
@@ -128,7 +137,11 @@ def test_whole_plan_for_a_hardened_host():
         'groups': [{'name': 'pgclients', 'members': ['app', 'postgres']}],
         'directories': [{'path': '/run/postgresql', 'group': 'pgclients', 'mode': '2775', 'runtime': True}],
         'settings': {'unix_socket_permissions': '0770', 'unix_socket_group': 'pgclients',
-                     'unix_socket_directories': ['/run/postgresql']}}
+                     'unix_socket_directories': ['/run/postgresql']},
+        'server_user': 'postgres',
+        'tmpfiles': {'path': '/etc/tmpfiles.d/pgsec-postgresql-sockets.conf',
+                     'content': tmpfiles_content(result['sockets'])}}
+    assert result['sockets']['tmpfiles']['content'].endswith('\nd /run/postgresql 2775 postgres pgclients -\n')
     # the plan-only variables do not reach merge_policy
     assert result['policy']['pgsec_port'] == 5433
     assert 'pgsec_socket_groups' not in result['policy'] and 'pgsec_allow_restart' not in result['policy']
@@ -284,7 +297,8 @@ def test_socket_directories():
 
 
 def test_no_socket_directories_no_setting():
-    assert plan()['sockets'] == {'groups': [], 'directories': [],
+    assert plan()['sockets'] == {'groups': [], 'directories': [], 'server_user': 'postgres',
+                                 'tmpfiles': {'path': '/etc/tmpfiles.d/pgsec-postgresql-sockets.conf', 'content': ''},
                                  'settings': {'unix_socket_permissions': '0770', 'unix_socket_group': ''}}
 
 
@@ -593,3 +607,43 @@ def test_the_facts_find_the_manager_among_the_postmasters_ancestors():
                  800: {'comm': 'systemd', 'ppid': 1}, 801: {'comm': 'postgres', 'ppid': 800}}
     assert find_manager(ProcessesIO(), processes, 700) == {'name': 'Patroni', 'pid': 700}
     assert find_manager(ProcessesIO(), processes, 800) is None
+
+
+# ---------------------------------------------------------------------------- what the drift check and the roles share
+
+def test_runtime_directories_are_declared_for_boot_with_their_owner():
+    sockets = {'server_user': 'postgres', 'directories': [
+        {'path': '/run/pgsec-admin', 'mode': '0750', 'group': 'pgadmin', 'runtime': True},
+        {'path': '/srv/pgsock', 'mode': '2775', 'group': '', 'runtime': False},
+        {'path': '/run/postgresql', 'mode': '2775', 'group': '', 'runtime': True}]}
+    lines = tmpfiles_content(sockets).splitlines()
+    assert lines[-2:] == ['d /run/pgsec-admin 0750 postgres pgadmin -', 'd /run/postgresql 2775 postgres postgres -']
+    assert all(line.startswith('#') for line in lines[:-2])
+    assert tmpfiles_content(dict(sockets, directories=sockets['directories'][1:2])) == ''
+
+
+def test_tls_settings_follow_each_cluster_version():
+    user = {'pgsec_tls_min_protocol_version': 'TLSv1.3', 'pgsec_tls_ciphers': 'HIGH', 'pgsec_tls_groups': 'X25519',
+            'pgsec_tls_ecdh_curve': 'prime256v1', 'pgsec_tls13_ciphers': ''}
+    clusters = [{'id': '15/main', 'version': '15'}, {'id': '18/main', 'version': '18'}]
+    by_id = tls_cluster_settings(user, {'settings': {'password_encryption': 'scram-sha-256'},
+                                        'tls13_ciphers': 'TLS_AES_256_GCM_SHA384'}, clusters)
+    assert by_id['15/main'] == {'ssl_min_protocol_version': 'TLSv1.3', 'ssl_ciphers': 'HIGH',
+                                'ssl_prefer_server_ciphers': 'on', 'ssl_ecdh_curve': 'prime256v1',
+                                'password_encryption': 'scram-sha-256'}
+    assert by_id['18/main']['ssl_groups'] == 'X25519' and 'ssl_ecdh_curve' not in by_id['18/main']
+    assert by_id['18/main']['ssl_tls13_ciphers'] == 'TLS_AES_256_GCM_SHA384'
+
+
+def test_generated_certificates_cover_the_listen_addresses():
+    assert tls_names({}, 'pg1', ['198.18.0.10']) == ['pg1']
+    assert tls_names({'pgsec_tls_generate': True}, 'pg1', ['198.18.0.10', 'localhost', 'pg1']) == ['pg1', '198.18.0.10']
+    assert tls_names({'pgsec_tls_names': ['db.example']}, 'pg1', []) == ['db.example']
+
+
+def test_clusters_with_owned_files_not_loaded_yet_are_reloaded():
+    clusters = [{'id': '15/main'}, {'id': '16/main'}]
+    facts_by_id = {'15/main': {'changed_since_load': [{'path': '/etc/postgresql/15/main/pgsec.d/listen.conf'}]},
+                   '16/main': {'changed_since_load': [{'path': '/etc/postgresql/16/main/environment'}]}}
+    assert reload_pending(clusters, facts_by_id) == [{'cluster': {'id': '15/main'}, 'changed': True,
+                                                      'reload_required': True}]

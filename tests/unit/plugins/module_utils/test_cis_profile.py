@@ -240,8 +240,12 @@ def test_the_cis_plan_tells_the_roles_what_to_enforce():
     plan = plan_host(CIS, plan_facts())
     assert plan['hba'] == {'local_peer': True, 'final_reject': 'sources', 'reject_superusers': True,
                            'loopback_allowed': False}
-    assert plan['tls'] == {'settings': {'password_encryption': 'scram-sha-256'},
-                           'tls13_ciphers': ':'.join(policy.CIS_TLS13_CIPHERS), 'passphrase_required': True}
+    tls = dict(plan['tls'])
+    cluster_settings, names = tls.pop('cluster_settings'), tls.pop('names')
+    assert tls == {'settings': {'password_encryption': 'scram-sha-256'},
+                   'tls13_ciphers': ':'.join(policy.CIS_TLS13_CIPHERS), 'passphrase_required': True}
+    assert names == [None, '198.18.1.15']  # no host name given; the generated certificate covers the address
+    assert [settings['password_encryption'] for settings in cluster_settings.values()] == ['scram-sha-256']
     assert plan['listen']['addresses'] == ['198.18.1.15']
     assert plan['sockets']['settings'] == {'unix_socket_permissions': '0770', 'unix_socket_group': 'pgsocket'}
     assert plan['policy']['pgsec_tls_min_protocol_version'] == 'TLSv1.3'
