@@ -182,7 +182,7 @@ def tls_cluster_settings(user, enforcement_tls, clusters):
     for cluster in clusters:
         settings = {'ssl_min_protocol_version': user.get('pgsec_tls_min_protocol_version'),
                     'ssl_ciphers': user.get('pgsec_tls_ciphers'), 'ssl_prefer_server_ciphers': 'on'}
-        if int(str(cluster.get('version') or 0).split('.')[0] or 0) >= 18:
+        if int(str(cluster.get('version') or 0).split('.', maxsplit=1)[0] or 0) >= 18:
             settings['ssl_groups'] = user.get('pgsec_tls_groups')
             tls13 = user.get('pgsec_tls13_ciphers') or enforcement_tls.get('tls13_ciphers')
             if tls13:

@@ -451,4 +451,3 @@ def run(module):
             module.fail_json(msg='%s: writing the configuration failed: %s' % (prepared['cluster']['id'], exc),
                              **result)
     module.exit_json(**result)
-

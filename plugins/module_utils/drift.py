@@ -64,11 +64,12 @@ class AreaCheck(object):
 def check_area(module, run, argument_spec, params):
     """run(AreaCheck) in check mode: its result; raises DriftError with the area's own message on failure."""
     check = AreaCheck(module, argument_spec, params)
+    result = None
     try:
         run(check)
     except _AreaExit as done:
         result = done.result
-    else:
+    if result is None:
         raise DriftError('the check returned without a result')
     for warning in check.warnings:
         module.warn(warning)

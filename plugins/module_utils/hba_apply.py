@@ -175,4 +175,3 @@ def run(module):
                          **result)
     result['reloaded'] = True
     module.exit_json(**result)
-

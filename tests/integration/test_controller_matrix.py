@@ -61,8 +61,8 @@ CRYPTO_PLAY = """
 """
 
 
-# The controller-side planning of roles/server/tasks/main.yml from fixed facts (a Debian 12 host with
-# a management, an application and an external network): the access_plan action plugin, templating
+# The controller-side planning of roles/internal/tasks/main.yml from fixed facts (a Debian 12 host with
+# a management, an application and an external network): the postgresql_access_plan action plugin, templating
 # and the policy variables must come out the same on every ansible-core the collection supports.
 PLAN_FACTS = {
     "version": 1, "firewall": None,
@@ -87,7 +87,7 @@ PLAN_PLAY = """
                               | reject('match', '^pgsec_(lab|audit|target)_')
                               | reject('match', '^pgsec_tls_(cert|key|ca|crl|key_passphrase)$') | list }}"
   tasks:
-    - pgsec.hardening.access_plan:
+    - pgsec.hardening.postgresql_access_plan:
         policy: "{{ dict(__pgsec_policy_names | zip(query('ansible.builtin.vars', *__pgsec_policy_names))) }}"
         facts: "{{ lookup('ansible.builtin.file', '%(dir)s/facts.json') | from_json }}"
         host_groups: [root, postgres, pgsocket]

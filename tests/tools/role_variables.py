@@ -20,7 +20,7 @@ import yaml
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 TARGET = os.path.join('docs', 'variables.md')
 # The role whose wording describes a variable best: the one that does the work, not the one that runs it.
-ROLE_ORDER = ('server', 'sockets', 'listen', 'tls', 'firewall', 'access')
+ROLE_ORDER = ('internal', 'sockets', 'listen', 'tls', 'hba', 'firewall', 'access')
 MARKUP = re.compile(r'\b([BCIMOV])\(([^()]*)\)')
 
 

@@ -15,7 +15,7 @@ import pytest
 import yaml
 
 from ansible_collections.pgsec.hardening.plugins.module_utils import policy
-from ansible_collections.pgsec.hardening.plugins.modules import access_report
+from ansible_collections.pgsec.hardening.plugins.modules import postgresql_access_report as access_report
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.realpath(__file__))))
 PROJECT = os.path.join(ROOT, 'examples', 'awx')

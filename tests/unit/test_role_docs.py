@@ -143,7 +143,7 @@ def roles_run_by_access():
 
 def test_access_accepts_every_variable_of_the_roles_it_runs():
     used = roles_run_by_access()
-    assert {'server', 'sockets', 'listen', 'tls', 'firewall'} <= set(role for role, _entry in used)
+    assert {'internal', 'sockets', 'listen', 'tls', 'hba', 'firewall'} <= set(role for role, _entry in used)
     access = SPECS['access']['main']
     for role, entry in used:
         for name in SPECS[role].get(entry, {}):

@@ -7,7 +7,7 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 DOCUMENTATION = r'''
-module: cloud_firewall_plan
+module: postgresql_access_cloud_plan
 short_description: Decide the cloud security group rules of the policy, and audit the group
 version_added: 0.1.0
 description:
@@ -82,7 +82,7 @@ options:
 
 EXAMPLES = r'''
 - name: Check the inputs before any API call
-  pgsec.hardening.cloud_firewall_plan:
+  pgsec.hardening.postgresql_access_cloud_plan:
     provider: aws
     security_group: pg-main
     network: vpc-0123456789abcdef0

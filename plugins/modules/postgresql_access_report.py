@@ -8,7 +8,7 @@ __metaclass__ = type
 
 DOCUMENTATION = r'''
 ---
-module: access_report
+module: postgresql_access_report
 short_description: Write a fleet report of PostgreSQL access findings on the controller
 version_added: 0.1.0
 description:
@@ -64,7 +64,7 @@ seealso:
 
 EXAMPLES = r'''
 - name: Write the report of every audited host
-  pgsec.hardening.access_report:
+  pgsec.hardening.postgresql_access_report:
     results: "{{ dict(ansible_play_hosts_all | zip(ansible_play_hosts_all | map('extract', hostvars, 'audit'))) }}"
     dest: reports/
     fail_on_severity: high

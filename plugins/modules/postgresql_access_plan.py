@@ -8,7 +8,7 @@ __metaclass__ = type
 
 DOCUMENTATION = r'''
 ---
-module: access_plan
+module: postgresql_access_plan
 short_description: Validate the access policy against a host's facts and decide what the roles set
 version_added: 0.1.0
 description:
@@ -63,7 +63,7 @@ seealso:
 
 EXAMPLES = r'''
 - name: Decide what to set
-  pgsec.hardening.access_plan:
+  pgsec.hardening.postgresql_access_plan:
     policy:
       pgsec_clients:
         - {name: app, sources: [198.18.1.0/24]}
