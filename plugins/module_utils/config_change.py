@@ -12,6 +12,8 @@ with the new settings, restores every file the play changed and starts the serve
 from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
+from ansible.module_utils.basic import AnsibleModule
+
 import os
 import posixpath
 import shutil
@@ -451,3 +453,8 @@ def run(module):
             module.fail_json(msg='%s: writing the configuration failed: %s' % (prepared['cluster']['id'], exc),
                              **result)
     module.exit_json(**result)
+
+
+def main():
+    """The module's entry point: its file holds the documentation, this the work."""
+    run(AnsibleModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True))

@@ -6,6 +6,8 @@
 from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
+from ansible.module_utils.basic import AnsibleModule
+
 from ansible_collections.pgsec.hardening.plugins.module_utils.access_facts import HostIO
 from ansible_collections.pgsec.hardening.plugins.module_utils.files import backup_copy, write_file
 from ansible_collections.pgsec.hardening.plugins.module_utils.hba_change import HbaPlanError, plan_hba, plan_included
@@ -175,3 +177,8 @@ def run(module):
                          **result)
     result['reloaded'] = True
     module.exit_json(**result)
+
+
+def main():
+    """The module's entry point: its file holds the documentation, this the work."""
+    run(AnsibleModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True))

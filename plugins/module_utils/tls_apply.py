@@ -6,6 +6,8 @@
 from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
+from ansible.module_utils.basic import AnsibleModule
+
 from ansible_collections.pgsec.hardening.plugins.module_utils.config_change import cluster_identity
 from ansible_collections.pgsec.hardening.plugins.module_utils.tls_material import (
     MaterialError,
@@ -55,3 +57,8 @@ def run(module):
     result['cluster'] = cluster_identity(params['cluster'])
     result['reload_required'] = bool(result.get('changed'))
     module.exit_json(**result)
+
+
+def main():
+    """The module's entry point: its file holds the documentation, this the work."""
+    run(AnsibleModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True))

@@ -24,16 +24,9 @@ description:
     of the running server (or C(postgres --describe-config) when it is stopped). It never reloads or
     restarts; pass the result to M(pgsec.hardening.postgresql_access_apply) (the roles do so from a handler).
   - Files are written atomically, keep their owner, group and mode, and are backed up first.
-author:
-  - pgsec.hardening maintainers (@pgsec-hardening)
+extends_documentation_fragment:
+  - pgsec.hardening.cluster
 options:
-  cluster:
-    description:
-      - The cluster, as an entry of C(ansible_facts.pgsec.clusters) from M(pgsec.hardening.postgresql_access_facts).
-      - Needs C(id), C(data_directory) and C(config_file); C(bindir), C(server_user), C(layout), C(version)
-        and C(name) are used when present.
-    type: dict
-    required: true
   owner:
     description:
       - Name of the drop-in file (C(pgsec.d/OWNER.conf)); each role owns one.
@@ -69,10 +62,11 @@ attributes:
     description: Shows every file that would change.
     support: full
 notes:
+  - O(cluster) needs C(id), C(data_directory) and C(config_file); C(bindir), C(server_user), C(layout), C(version)
+    and C(name) are used when present.
   - Runs as root; validation runs the server binary as the server's OS user.
 seealso:
   - module: pgsec.hardening.postgresql_access_apply
-  - module: pgsec.hardening.postgresql_access_facts
 '''
 
 EXAMPLES = r'''
@@ -143,13 +137,7 @@ start_time:
   type: int
 '''
 
-from ansible.module_utils.basic import AnsibleModule
-
-from ansible_collections.pgsec.hardening.plugins.module_utils.config_change import ARGUMENT_SPEC, run
-
-
-def main():
-    run(AnsibleModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True))
+from ansible_collections.pgsec.hardening.plugins.module_utils.config_change import main
 
 
 if __name__ == '__main__':

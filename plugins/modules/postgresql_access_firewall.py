@@ -298,13 +298,7 @@ firewalld_changes:
     port port="5432" protocol="tcp" accept']
 '''
 
-from ansible.module_utils.basic import AnsibleModule
-
-from ansible_collections.pgsec.hardening.plugins.module_utils.firewall.run import ARGUMENT_SPEC, run
-
-
-def main():
-    run(AnsibleModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True))
+from ansible_collections.pgsec.hardening.plugins.module_utils.firewall.run import main
 
 
 if __name__ == '__main__':

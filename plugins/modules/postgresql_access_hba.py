@@ -30,16 +30,9 @@ description:
   - When the server runs, the new file is checked with C(pg_hba_file_rules) and the server reloaded; when
     PostgreSQL reports an error the previous file is put back and the task fails with PostgreSQL's words.
   - The file is written atomically and keeps its owner, group and mode.
-author:
-  - pgsec.hardening maintainers (@pgsec-hardening)
+extends_documentation_fragment:
+  - pgsec.hardening.cluster
 options:
-  cluster:
-    description:
-      - The cluster, as an entry of C(ansible_facts.pgsec.clusters) from M(pgsec.hardening.postgresql_access_facts).
-      - Needs C(data_directory) and the hba file (C(hba.file) of the facts, or C(hba_file));
-        C(id), C(bindir), C(server_user) and C(version) are used when present.
-    type: dict
-    required: true
   clients:
     description:
       - The TCP clients. Each source of each client gets one line, in order, after a C(# client NAME) comment.
@@ -144,13 +137,14 @@ attributes:
     description: Shows the file before and after.
     support: full
 notes:
+  - O(cluster) needs C(data_directory) and the hba file (C(hba.file) of the facts, or C(hba_file)); C(id),
+    C(bindir), C(server_user) and C(version) are used when present.
   - Runs as root (or the owner of the file); the check and the reload run C(psql) over the server's Unix socket
     as the server's OS user.
   - A hostname, C(samehost) or C(samenet) address is not loopback; such lines are commented out.
   - Needs SSL enabled on the server with O(require_ssl); otherwise PostgreSQL refuses C(hostssl) lines,
     and the file is restored.
 seealso:
-  - module: pgsec.hardening.postgresql_access_facts
   - module: pgsec.hardening.postgresql_access_config
 '''
 
@@ -220,13 +214,7 @@ hba_errors:
   elements: dict
 '''
 
-from ansible.module_utils.basic import AnsibleModule
-
-from ansible_collections.pgsec.hardening.plugins.module_utils.hba_apply import ARGUMENT_SPEC, run
-
-
-def main():
-    run(AnsibleModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True))
+from ansible_collections.pgsec.hardening.plugins.module_utils.hba_apply import main
 
 
 if __name__ == '__main__':

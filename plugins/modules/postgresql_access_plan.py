@@ -69,6 +69,10 @@ EXAMPLES = r'''
         - {name: app, sources: [198.18.1.0/24]}
     facts: "{{ ansible_facts.pgsec }}"
   register: plan
+
+- name: Show where the clients will be served from
+  ansible.builtin.debug:
+    msg: "listen_addresses = {{ plan.listen.addresses | join(', ') }}, ports {{ plan.ports }}"
 '''
 
 RETURN = r'''

@@ -21,6 +21,8 @@ description:
   - Runs on the controller (it is an action plugin); it changes nothing.
 author:
   - pgsec.hardening maintainers (@pgsec-hardening)
+extends_documentation_fragment:
+  - pgsec.hardening.controller
 options:
   features:
     description:
@@ -34,12 +36,6 @@ options:
 attributes:
   check_mode:
     description: Checks the same in check mode; it changes nothing.
-    support: full
-  diff_mode:
-    description: No diff.
-    support: none
-  action:
-    description: Runs on the controller.
     support: full
 notes:
   - Python packages are looked up in the Python that runs C(ansible-playbook), which is the Python of

@@ -18,6 +18,8 @@ description:
   - Runs on the controller (it is an action plugin); it changes no managed host.
 author:
   - pgsec.hardening maintainers (@pgsec-hardening)
+extends_documentation_fragment:
+  - pgsec.hardening.controller
 options:
   results:
     description:
@@ -51,12 +53,6 @@ options:
 attributes:
   check_mode:
     description: Writes the report in check mode too; it only touches the controller.
-    support: full
-  diff_mode:
-    description: No diff.
-    support: none
-  action:
-    description: Runs on the controller.
     support: full
 seealso:
   - module: pgsec.hardening.postgresql_access_audit

@@ -27,15 +27,9 @@ description:
   - Returns the C(ssl_*) settings that use these files, ready for M(pgsec.hardening.postgresql_access_config).
     It never changes the server configuration and never reloads the server itself.
   - Fails before any change when the cluster facts show a server built without SSL support (empty C(ssl_library)).
-author:
-  - pgsec.hardening maintainers (@pgsec-hardening)
+extends_documentation_fragment:
+  - pgsec.hardening.cluster
 options:
-  cluster:
-    description:
-      - The cluster, as an entry of C(ansible_facts.pgsec.clusters) from M(pgsec.hardening.postgresql_access_facts).
-      - Uses C(id), C(config_file) (for the default O(directory)), C(server_user) and C(settings.ssl_library).
-    type: dict
-    required: true
   directory:
     description:
       - Directory for the files. Created if missing; it is made C(0750) and owned by the server's OS user,
@@ -115,11 +109,12 @@ attributes:
         fingerprint before and after. Key and passphrase contents are never shown.
     support: full
 notes:
+  - O(cluster) uses C(id), C(config_file) (for the default O(directory)), C(server_user) and
+    C(settings.ssl_library).
   - Runs as root. Needs C(openssl) on the host and only Python's standard library.
   - Files no longer needed (C(ca.crt), C(crl.pem), C(dhparams.pem)) are left in place; the returned
     settings stop pointing at them.
 seealso:
-  - module: pgsec.hardening.postgresql_access_facts
   - module: pgsec.hardening.postgresql_access_config
   - module: pgsec.hardening.postgresql_access_apply
   - name: PostgreSQL SSL settings
@@ -219,13 +214,7 @@ errors:
   elements: str
 '''
 
-from ansible.module_utils.basic import AnsibleModule
-
-from ansible_collections.pgsec.hardening.plugins.module_utils.tls_apply import ARGUMENT_SPEC, run
-
-
-def main():
-    run(AnsibleModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True))
+from ansible_collections.pgsec.hardening.plugins.module_utils.tls_apply import main
 
 
 if __name__ == '__main__':

@@ -16,6 +16,8 @@ import pwd
 import re
 import shutil
 
+from ansible.module_utils.basic import AnsibleModule
+
 from ansible_collections.pgsec.hardening.plugins.module_utils.files import read_text
 from ansible_collections.pgsec.hardening.plugins.module_utils.firewall.backend import (
     ROLLBACK_DIR,
@@ -157,3 +159,8 @@ def confirm(module, host, token):
     result['persisted'] = backend.confirm_persist(meta, planned, result)
     shutil.rmtree(directory)
     module.exit_json(**result)
+
+
+def main():
+    """The module's entry point: its file holds the documentation, this the work."""
+    run(AnsibleModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True))
