@@ -464,10 +464,13 @@ class Bench:
         """
         if before is None or not set(hosts) <= set(before):
             before = self.probe(hosts)
-        # No pgsec_harden_batch: the playbook's default is what is measured.
+        # The first converge takes --first-batch (all at once by default, like the floor); the others change
+        # nothing, so the batch size does not matter to them and the playbook's default is kept.
+        batch = ["-e", f"pgsec_harden_batch={self.args.first_batch}"] if kind in ("first_converge", FIRST_CONVERGE_REST) \
+            and self.args.first_batch else []
         record, _ = self.timed(kind, cfg, len(hosts), rep, ["ansible-playbook", "pgsec.hardening.harden",
-                                                            "-e", f"@{self.policy_file}"] + HARDEN_EXTRA_ARGS[kind],
-                               hosts=hosts)
+                                                            "-e", f"@{self.policy_file}"] + batch
+                               + HARDEN_EXTRA_ARGS[kind], hosts=hosts)
         after = self.probe(hosts)
         per_host = {}
         for host in hosts:
@@ -586,8 +589,9 @@ class Bench:
                     "config": FIRST_CONVERGE_CONFIG, "repetitions": 1,
                     "why": "it changes the hosts: timed once, on the target size, with the suite cfg",
                     "timed_hosts": self.args.target_size, "rest_of_fleet": len(self.hosts) - self.args.target_size,
-                    "pgsec_harden_batch": None,
-                    "batch": f"not given: the playbook's default ({batch_default or '?'})",
+                    "pgsec_harden_batch": self.args.first_batch or None,
+                    "batch": (f"-e pgsec_harden_batch={self.args.first_batch}" if self.args.first_batch
+                              else f"not given: the playbook's default ({batch_default or '?'})"),
                     "playbook_default_batch": batch_default,
                 },
                 "check_converge": "ansible-playbook pgsec.hardening.harden --check --diff, on the converged fleet",
@@ -729,6 +733,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                              "always uses suite")
     parser.add_argument("--out", default=os.environ.get("BENCH_OUT") or "",
                         help="the JSON (BENCH_OUT); its logs, policy and plain cfg go next to it")
+    parser.add_argument("--first-batch", default=os.environ.get("BENCH_FIRST_BATCH", "100%"),
+                        help="pgsec_harden_batch of the first converge (BENCH_FIRST_BATCH; default 100%%, every host "
+                             "at once like the floor; empty for the playbook's default)")
     parser.add_argument("--dist", default="debian12")
     parser.add_argument("--keep-lab", action="store_true", help="leave the lab up at the end (debugging)")
     args = parser.parse_args(argv)
