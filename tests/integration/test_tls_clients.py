@@ -87,9 +87,13 @@ def setup(lab_hosts, tmp_path_factory):
             "pgsec_tls_cert": server_cert, "pgsec_tls_key": server_key,
             "pgsec_tls_ca": (tmp / "ca.crt").read_text(), "pgsec_tls_clientcert": "verify-full"}
 
+    crls = {}  # an ECDSA signature differs each time: the same revocations give the same CRL text
+
     def harden(revoked_certs):
+        serials = tuple(cert.serial_number for cert in revoked_certs)
+        crl = crls.setdefault(serials, ca.crl(revoked_certs))
         path = tmp / "policy.yml"
-        path.write_text(yaml.safe_dump(dict(base, pgsec_tls_crl=ca.crl(revoked_certs))))
+        path.write_text(yaml.safe_dump(dict(base, pgsec_tls_crl=crl)))
         return lab_hosts.playbook("pgsec.hardening.harden", "-l", HOST, "-e", f"@{path}")
 
     first = harden([])
@@ -128,7 +132,7 @@ def test_postgresql_17_negotiates_tls_directly(lab_hosts, setup):
     client's namespace, with sslnegotiation=direct: TLS from the first byte, ALPN "postgresql"."""
     cert, key = setup["certs"]["good"]
     libraries = ":".join(str(DEBIAN13_ROOT / path) for path in ("usr/lib/x86_64-linux-gnu", "lib/x86_64-linux-gnu"))
-    psql17 = [str(DEBIAN13_ROOT / "lib64/ld-linux-x86-64.so.2"), "--library-path", libraries, str(DEBIAN13_ROOT / PSQL17)]
+    psql17 = [str(DEBIAN13_ROOT / "lib64/ld-linux-x86-64.so.2"), "--library-path", libraries, str(DEBIAN13_ROOT / PSQL17.lstrip("/"))]
     conninfo = (f"host={setup['host'].app} user=postgres dbname=postgres connect_timeout=5 sslmode=require "
                 f"sslnegotiation=direct sslcert={cert} sslkey={key}")
     proc = lab_hosts.clients["allowed"].run(
