@@ -19,8 +19,10 @@ import stat
 
 from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
 
-from ansible_collections.pgsec.hardening.plugins.module_utils import config_change, hba_apply, tls_apply
-from ansible_collections.pgsec.hardening.plugins.module_utils.firewall import run as firewall_run
+from ansible_collections.pgsec.hardening.plugins.module_utils import config_change
+
+# Imported where their area is checked: a module runs from a zip and compiles what it imports on every run.
+# pylint: disable=import-outside-toplevel
 
 AREAS = ('sockets', 'listen', 'tls', 'hba', 'firewall')
 
@@ -166,12 +168,14 @@ def check_host(module, params):
         changes['tls'] = _tls_changes(module, clusters, tls, params.get('tls_key'), params.get('tls_key_passphrase'))
     hba = params.get('hba')
     if hba is not None:
+        from ansible_collections.pgsec.hardening.plugins.module_utils import hba_apply
         for cluster in clusters:
             result = check_area(module, hba_apply.run, hba_apply.ARGUMENT_SPEC, dict(hba, cluster=cluster))
             if result['changed']:
                 changes['hba'].append('%s: %s' % (cluster.get('id'), result['hba_file']))
     firewall = params.get('firewall')
     if firewall is not None:
+        from ansible_collections.pgsec.hardening.plugins.module_utils.firewall import run as firewall_run
         result = check_area(module, firewall_run.run, firewall_run.ARGUMENT_SPEC, firewall)
         if result.get('changed'):
             changes['firewall'].append('%s rules' % (result.get('backend') or 'firewall'))
@@ -187,6 +191,7 @@ def _tls_changes(module, clusters, tls, key, key_passphrase):
             first = (err or '').strip().splitlines()
             raise DriftError("pgsec_tls_ciphers: '%s' is rejected by OpenSSL on this host: %s"
                              % (ciphers, first[0] if first else 'no cipher matches'))
+    from ansible_collections.pgsec.hardening.plugins.module_utils import tls_apply
     material = dict((key, value) for key, value in (tls.get('material') or {}).items() if value not in (None, ''))
     material['key'] = key
     if key_passphrase:
