@@ -47,6 +47,7 @@ import json
 import os
 import platform
 import re
+import resource
 import shutil
 import signal
 import statistics
@@ -440,9 +441,15 @@ class Bench:
         hosts = hosts if hosts is not None else self.hosts[:size]
         self.keep_warm(cfg, hosts)
         name = f"{figure}-{cfg}-{len(hosts)}"
+        # The controller's CPU (ansible and its ssh clients), apart from the wall time: here the hosts share
+        # the machine's CPUs with the controller, on a real fleet they do not.
+        used_before = resource.getrusage(resource.RUSAGE_CHILDREN)
         elapsed, output = self.ansible(name, cfg, hosts, cmd)
+        used_after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        controller_cpu = (used_after.ru_utime - used_before.ru_utime) + (used_after.ru_stime - used_before.ru_stime)
         counts = (ping_task_counts if figure == "floor" else playbook_task_counts)(name, output, hosts)
         record = {"figure": figure, "config": cfg, "size": len(hosts), "rep": rep + 1, "seconds": round(elapsed, 3),
+                  "controller_cpu_s": round(controller_cpu, 3),
                   "hosts": [hosts[0], hosts[-1]], "log": f"{self.commands:03d}-{name}.log", "per_host": counts}
         self.runs.append(record)
         return record, output
@@ -468,9 +475,9 @@ class Bench:
         # nothing, so the batch size does not matter to them and the playbook's default is kept.
         batch = ["-e", f"pgsec_harden_batch={self.args.first_batch}"] if kind in ("first_converge", FIRST_CONVERGE_REST) \
             and self.args.first_batch else []
-        record, _ = self.timed(kind, cfg, len(hosts), rep, ["ansible-playbook", "pgsec.hardening.harden",
-                                                            "-e", f"@{self.policy_file}"] + batch
-                               + HARDEN_EXTRA_ARGS[kind], hosts=hosts)
+        record = self.timed(kind, cfg, len(hosts), rep, ["ansible-playbook", "pgsec.hardening.harden",
+                                                         "-e", f"@{self.policy_file}"] + batch
+                            + HARDEN_EXTRA_ARGS[kind], hosts=hosts)[0]
         after = self.probe(hosts)
         per_host = {}
         for host in hosts:
