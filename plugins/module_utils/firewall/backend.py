@@ -91,8 +91,22 @@ class Host(object):
                     rc, out, _err = self.run([tools[tool]])
                     state['saves'][(variant, family)] = parse_iptables_save(out, family) if rc == 0 else None
         firewall_cmd = self.which('firewall-cmd')
-        state['firewalld'] = bool(firewall_cmd) and self.run([firewall_cmd, '--state'])[0] == 0
+        state['firewalld'] = bool(firewall_cmd) and self.firewalld_process() and \
+            self.run([firewall_cmd, '--state'])[0] == 0
         return state
+
+    @staticmethod
+    def firewalld_process():
+        """Whether a firewalld process runs. firewall-cmd is a Python D-Bus client that takes most of a second
+        to start, so ``--state`` is only asked when there is a daemon to answer."""
+        for pid in os.listdir('/proc'):
+            try:
+                with open('/proc/%s/comm' % pid) as handle:
+                    if handle.read().strip() == 'firewalld':
+                        return True
+            except (IOError, OSError):
+                continue
+        return False
 
 
 def saves(state):

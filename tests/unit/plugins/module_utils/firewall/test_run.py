@@ -96,6 +96,8 @@ def host_paths(tmp_path, monkeypatch):
             (ruleset, 'NFT_PERSIST_FILE', str(etc / 'nftables.d' / 'pgsec.nft'))):
         monkeypatch.setattr(module, name, value)
     monkeypatch.setattr(backend, 'spawn_detached', lambda argv: 4242)
+    # The recorded firewall-cmd --state answer decides, not this machine's processes.
+    monkeypatch.setattr(backend.Host, 'firewalld_process', staticmethod(lambda: True))
     return tmp_path
 
 
