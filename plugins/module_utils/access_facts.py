@@ -81,6 +81,14 @@ _SETTINGS_SQL = (
 )
 
 
+def _unless_os_error(default, read, *args):
+    """read(*args), or default when the path is missing or unreadable (facts report absence, never fail)."""
+    try:
+        return read(*args)
+    except (IOError, OSError):
+        return default
+
+
 class HostIO(object):
     """The host as the facts code sees it. Subclassed by unit tests with recorded data."""
 
@@ -95,17 +103,12 @@ class HostIO(object):
             return 127, '', str(exc)
 
     def read_file(self, path):
-        try:
-            return local_read_file(path)
-        except (IOError, OSError):
-            return None
+        return _unless_os_error(None, local_read_file, path)
 
     def mtime(self, path):
         """Modification time (seconds since the epoch) of a path, None if missing."""
-        try:
-            return os.stat(path).st_mtime
-        except (IOError, OSError):
-            return None
+        st = _unless_os_error(None, os.stat, path)
+        return st.st_mtime if st is not None else None
 
     def read_tail(self, path, size):
         """The last size bytes of a file as text (from the start of a line), None if unreadable."""
@@ -121,22 +124,13 @@ class HostIO(object):
         return text if length <= size else text.split('\n', 1)[-1]
 
     def list_dir(self, path):
-        try:
-            return local_list_dir(path)
-        except (IOError, OSError):
-            return None
+        return _unless_os_error(None, local_list_dir, path)
 
     def list_names(self, path):
-        try:
-            return sorted(os.listdir(path))
-        except (IOError, OSError):
-            return []
+        return sorted(_unless_os_error([], os.listdir, path))
 
     def readlink(self, path):
-        try:
-            return os.readlink(path)
-        except (IOError, OSError):
-            return None
+        return _unless_os_error(None, os.readlink, path)
 
     def exists(self, path):
         return os.path.exists(path)
@@ -154,9 +148,8 @@ class HostIO(object):
 
     def stat(self, path):
         """Owner, group, mode and type of a path (not following a final symlink), None if missing."""
-        try:
-            st = os.lstat(path)
-        except (IOError, OSError):
+        st = _unless_os_error(None, os.lstat, path)
+        if st is None:
             return None
         return describe_stat(path, st.st_mode, st.st_uid, st.st_gid, _user_name(st.st_uid), _group_name(st.st_gid))
 

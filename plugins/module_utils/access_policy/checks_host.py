@@ -78,14 +78,21 @@ def _port_exposed(clusters):
     return False
 
 
-def _port_summary(host_facts, port):
+_FAMILIES = ('ipv4', 'ipv6')
+
+
+def _managed_port(host_facts, policy, subject, port, expected):
+    """(the skip outcome, None) when the policy leaves the firewall alone, else (None, the port's summary)."""
+    skipped = _firewall_not_managed(policy, subject, expected)
+    if skipped:
+        return skipped, None
     firewall = host_facts.get('firewall')
     if not firewall:
         raise MissingFacts('the firewall was not gathered (postgresql_access_facts firewall=false?)')
     summary = (firewall.get('ports') or {}).get(str(port))
     if summary is None:
         raise MissingFacts('the firewall facts do not cover port %s' % port)
-    return summary
+    return None, summary
 
 
 @CONTROLS.check(
@@ -95,20 +102,17 @@ def _port_summary(host_facts, port):
 def _check_firewall_port_filtered(host_facts, policy, port, clusters):
     subject = 'tcp/%s' % port
     expected = 'new connections dropped or rejected by default for IPv4 and IPv6'
-    skipped = _firewall_not_managed(policy, subject, expected)
+    skipped, summary = _managed_port(host_facts, policy, subject, port, expected)
     if skipped:
         return skipped
-    summary = _port_summary(host_facts, port)
-    parts = []
-    for family in ('ipv4', 'ipv6'):
-        entry = summary.get(family) or {}
-        parts.append('%s default %s' % (family.replace('ipv', 'IPv'), entry.get('default')))
+    parts = ['%s default %s' % (family.replace('ipv', 'IPv'), (summary.get(family) or {}).get('default'))
+             for family in _FAMILIES]
     conditional = summary.get('conditional') or []
     if conditional:
         parts.append('%d rule(s) depend on conditions not evaluated (interfaces, sets, limits)' % len(conditional))
     used_by = ', '.join(str(cluster.get('id')) for cluster in clusters) or 'no cluster'
     parts.append('used by %s' % used_by)
-    if all((summary.get(family) or {}).get('filtered') for family in ('ipv4', 'ipv6')):
+    if all((summary.get(family) or {}).get('filtered') for family in _FAMILIES):
         return _outcome('pass', subject, expected, '; '.join(parts))
     severity = 'high' if _port_exposed(clusters) else 'low'
     if severity == 'low':
@@ -125,13 +129,10 @@ def _check_firewall_sources(host_facts, policy, port):
     sources = client_sources(policy)
     expected = ('allowed only from %s' % ', '.join(sources) if sources
                 else 'allowed from no remote source (no pgsec_clients)')
-    skipped = _firewall_not_managed(policy, subject, expected)
+    skipped, summary = _managed_port(host_facts, policy, subject, port, expected)
     if skipped:
         return skipped
-    summary = _port_summary(host_facts, port)
-    allowed = []
-    for family in ('ipv4', 'ipv6'):
-        allowed.extend((summary.get(family) or {}).get('allowed_sources') or [])
+    allowed = [cidr for family in _FAMILIES for cidr in (summary.get(family) or {}).get('allowed_sources') or []]
     remote = [cidr for cidr in allowed if not is_loopback(cidr)]
     outside = [cidr for cidr in remote if not any(network_contains(source, cidr) for source in sources)]
     missing = [source for source in sources if not any(network_contains(cidr, source) for cidr in allowed)]
