@@ -101,6 +101,10 @@ class Client:
                  "except OSError:\n print('timeout')\n")
         return self.run("python3", "-c", probe, address, str(port), str(timeout)).stdout.strip()
 
+    def psql(self, conninfo: str, sql: str, password: str, psql: tuple[str, ...] = ("psql",)) -> subprocess.CompletedProcess:
+        """Run SQL over libpq from this client, unaligned and tuples only; the password in PGPASSWORD."""
+        return self.run("env", f"PGPASSWORD={password}", *psql, "-XAtq", conninfo, "-c", sql)
+
     def can_connect(self, address: str, port: int, timeout: float = 3) -> bool:
         return self.connect(address, port, timeout) == "open"
 

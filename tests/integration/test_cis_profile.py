@@ -51,7 +51,7 @@ def psql_from(client, host, ca, user="app", dbname="appdb", password=APP_PASSWOR
     options = dict({"sslmode": "verify-full", "sslrootcert": str(ca)}, **params)
     conninfo = " ".join([f"host={host.app}", f"user={user}", f"dbname={dbname}", "connect_timeout=5"]
                         + [f"{key}={value}" for key, value in options.items()])
-    return client.run("env", f"PGPASSWORD={password}", "psql", "-XAtq", conninfo, "-c", sql)
+    return client.psql(conninfo, sql, password)
 
 
 def handshake(client, host, *options):

@@ -45,8 +45,8 @@ def test_harden_succeeds_and_the_second_run_changes_nothing(hardened):
 def verify_full(lab_hosts, host, ca):
     conninfo = (f"host={host.app} user=postgres dbname=postgres connect_timeout=5 sslmode=verify-full "
                 f"sslrootcert={ca}")
-    return lab_hosts.clients["allowed"].run("env", f"PGPASSWORD={lab_hosts.postgres_password}", "psql", "-XAtq",
-                                            conninfo, "-c", "select ssl from pg_stat_ssl where pid = pg_backend_pid()")
+    return lab_hosts.clients["allowed"].psql(conninfo, "select ssl from pg_stat_ssl where pid = pg_backend_pid()",
+                                             lab_hosts.postgres_password)
 
 
 def test_a_reboot_keeps_the_rules_and_tls(lab_hosts, hardened):

@@ -92,8 +92,8 @@ def test_listens_only_on_the_address_the_clients_come_from(lab_hosts, pg1, conve
     allowed, denied = lab_hosts.clients["allowed"], lab_hosts.clients["denied"]
     assert allowed.connect(pg1.app, 5432) == "open"
     assert denied.connect(pg1.ext, 5432) == "refused"
-    proc = allowed.run("env", f"PGPASSWORD={lab_hosts.postgres_password}", "psql", "-XAtq",
-                       f"host={pg1.app} user=postgres dbname=postgres connect_timeout=5", "-c", "select 1")
+    proc = allowed.psql(f"host={pg1.app} user=postgres dbname=postgres connect_timeout=5", "select 1",
+                        lab_hosts.postgres_password)
     assert proc.returncode == 0 and proc.stdout.strip() == "1", proc.stderr
 
 

@@ -37,7 +37,7 @@ def write(path, data: dict):
 def psql_from(client, host, password, ca, sslmode="verify-full", sql="select 1"):
     conninfo = (f"host={host.app} user=postgres dbname=postgres connect_timeout=5 sslmode={sslmode} "
                 f"sslrootcert={ca}")
-    return client.run("env", f"PGPASSWORD={password}", "psql", "-XAtq", conninfo, "-c", sql)
+    return client.psql(conninfo, sql, password)
 
 
 def handshake(client, host, *options) -> run:

@@ -94,8 +94,8 @@ def test_installed_with_its_dependency_it_hardens_with_generated_tls(lab_hosts, 
         host, client = lab_hosts.hosts[HOST], lab_hosts.clients["allowed"]
         conninfo = (f"host={host.app} user=postgres dbname=postgres connect_timeout=5 sslmode=verify-full "
                     f"sslrootcert={tmp_path / 'ca' / 'ca.crt'}")
-        proc = client.run("env", f"PGPASSWORD={lab_hosts.postgres_password}", "psql", "-XAtq", conninfo,
-                          "-c", "select ssl from pg_stat_ssl where pid = pg_backend_pid()")
+        proc = client.psql(conninfo, "select ssl from pg_stat_ssl where pid = pg_backend_pid()",
+                           lab_hosts.postgres_password)
         assert (proc.returncode, proc.stdout.strip()) == (0, "t"), proc.stderr
         again = harden(lab_hosts, fresh, collections, tmp_path)
         assert re.search(rf"^{HOST}\s*:.*changed=0\s", again.stdout, re.M), again.stdout[-3000:]

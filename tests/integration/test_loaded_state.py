@@ -17,8 +17,7 @@ NEIGHBOUR = {"name": "neighbour", "sources": ["198.18.1.200/32"]}
 
 def psql_from(lab_hosts, client, host):
     conninfo = f"host={host.app} user=postgres dbname=postgres connect_timeout=5 sslmode=disable"
-    return lab_hosts.clients[client].run("env", f"PGPASSWORD={lab_hosts.postgres_password}", "psql", "-XAtq",
-                                         conninfo, "-c", "select 1")
+    return lab_hosts.clients[client].psql(conninfo, "select 1", lab_hosts.postgres_password)
 
 
 @pytest.fixture(scope="module")

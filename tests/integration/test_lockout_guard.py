@@ -147,7 +147,7 @@ def test_with_the_standby_the_md5_role_is_still_named_until_asked_for(lab_hosts,
 
 def psql_as(client, host, user, password, ca, sql="select ssl from pg_stat_ssl where pid = pg_backend_pid()"):
     conninfo = (f"host={host.app} user={user} dbname=postgres connect_timeout=5 sslmode=verify-full sslrootcert={ca}")
-    return client.run("env", f"PGPASSWORD={password}", "psql", "-XAtq", conninfo, "-c", sql)
+    return client.psql(conninfo, sql, password)
 
 
 def test_with_everything_in_the_policy_replication_and_the_md5_login_keep_working(

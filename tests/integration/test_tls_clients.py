@@ -107,8 +107,7 @@ def connect(lab_hosts, setup, which: str):
     cert, key = setup["certs"][which]
     conninfo = (f"host={setup['host'].app} user=postgres dbname=postgres connect_timeout=5 sslmode=verify-full "
                 f"sslrootcert={setup['ca']} sslcert={cert} sslkey={key}")
-    return lab_hosts.clients["allowed"].run("env", f"PGPASSWORD={lab_hosts.postgres_password}", "psql", "-XAtq",
-                                            conninfo, "-c", "select 1")
+    return lab_hosts.clients["allowed"].psql(conninfo, "select 1", lab_hosts.postgres_password)
 
 
 def test_a_revoked_client_certificate_is_refused_after_the_crl_update_without_a_restart(lab_hosts, setup):
@@ -135,8 +134,7 @@ def test_postgresql_17_negotiates_tls_directly(lab_hosts, setup):
     psql17 = [str(DEBIAN13_ROOT / "lib64/ld-linux-x86-64.so.2"), "--library-path", libraries, str(DEBIAN13_ROOT / PSQL17.lstrip("/"))]
     conninfo = (f"host={setup['host'].app} user=postgres dbname=postgres connect_timeout=5 sslmode=require "
                 f"sslnegotiation=direct sslcert={cert} sslkey={key}")
-    proc = lab_hosts.clients["allowed"].run(
-        "env", f"PGPASSWORD={lab_hosts.postgres_password}", *psql17, "-XAtq", conninfo,
-        "-c", "select ssl, version from pg_stat_ssl where pid = pg_backend_pid()")
+    proc = lab_hosts.clients["allowed"].psql(conninfo, "select ssl, version from pg_stat_ssl where pid = pg_backend_pid()",
+                                             lab_hosts.postgres_password, psql=tuple(psql17))
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip().startswith("t|TLSv1."), proc.stdout
