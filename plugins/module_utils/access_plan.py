@@ -262,9 +262,34 @@ def plan_host(user, facts, host_groups=None, host_users=None, passphrase_given=F
     pending = reload_pending(clusters, by_id)
     tls = dict(enforcement['tls'], names=tls_names(user, host_name, listen['addresses']))
     tls['cluster_settings'] = tls_cluster_settings(dict(user, **policy), enforcement['tls'], clusters)
-    return {'policy': policy, 'clusters': clusters, 'listen': dict(listen, settings=listen_settings),
+    plan = {'policy': policy, 'clusters': clusters, 'listen': dict(listen, settings=listen_settings),
             'ports': ports_after_run([by_id.get(cluster['id']) or {} for cluster in clusters], listen_settings),
             'sockets': sockets, 'hba': enforcement['hba'], 'tls': tls, 'guard': guard, 'reload_pending': pending}
+    plan['area_args'] = area_args(user, plan)
+    return plan
+
+
+def area_args(user, plan):
+    """The pg_hba and firewall modules' parameters, decided once: the drift check and the area's own task take
+    these, so what the check says is what the task does. A variable that is not set gives None, so the
+    module's own default applies. Whether an area is managed at all (pgsec_hba_manage, pgsec_firewall_backend
+    none) stays with the roles.
+    """
+    policy = plan['policy']
+    hba = {'clients': policy['pgsec_clients'], 'require_ssl': policy['pgsec_tls_enabled'],
+           'clientcert': user.get('pgsec_tls_clientcert'), 'method': user.get('pgsec_tls_hba_method'),
+           'keep_loopback': _flag(user, 'pgsec_hba_keep_loopback', True) and plan['hba']['loopback_allowed'],
+           'final_reject': plan['hba']['final_reject'], 'reject_superusers': plan['hba']['reject_superusers'],
+           'local_peer': plan['hba']['local_peer']}
+    sources = []
+    for client in policy['pgsec_clients']:
+        sources.extend(source for source in client.get('sources') or [] if source not in sources)
+    firewall = {'backend': policy['pgsec_firewall_backend'], 'ports': plan['ports'], 'sources': sources,
+                'server_user': plan['sockets']['server_user'], 'zone': user.get('pgsec_firewall_zone') or None,
+                'firewalld_remove_open_port': user.get('pgsec_firewall_remove_open_port')}
+    for option in ('action', 'log', 'egress', 'allow_none', 'rollback_timeout'):
+        firewall[option] = user.get('pgsec_firewall_' + option)
+    return {'hba': hba, 'firewall': firewall}
 
 
 def ports_after_run(clusters, listen_settings):

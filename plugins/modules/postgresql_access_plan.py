@@ -116,4 +116,22 @@ tls:
       O(tls_generate_dir).
   returned: success
   type: dict
+guard:
+  description: The lockout guard's verdict on the live sessions, standbys and password hashes (C(mode), C(messages),
+    C(notes), C(compat_clients)).
+  returned: success
+  type: dict
+reload_pending:
+  description: The configuration results of clusters that have not read the files the roles own yet (a run stopped
+    between writing and reloading); the handler reloads them.
+  returned: success
+  type: list
+  elements: dict
+area_args:
+  description:
+    - The parameters of M(pgsec.hardening.postgresql_access_hba) (C(hba)) and M(pgsec.hardening.postgresql_access_firewall)
+      (C(firewall)), decided once; the drift check and the area's own task take the same values. An unset variable
+      gives null, so the module's default applies.
+  returned: success
+  type: dict
 '''

@@ -116,7 +116,8 @@ def test_whole_plan_for_a_hardened_host():
             'pgsec_socket_directories': [{'path': '/run/postgresql', 'group': 'pgclients'}],
             'pgsec_allow_restart': True, 'pgsec_port': 5433}
     result = plan(user, host_groups=HOST_GROUPS, host_users=HOST_USERS)
-    assert set(result) == {'policy', 'clusters', 'listen', 'ports', 'sockets', 'hba', 'tls', 'guard', 'reload_pending'}
+    assert set(result) == {'policy', 'clusters', 'listen', 'ports', 'sockets', 'hba', 'tls', 'guard', 'reload_pending',
+                           'area_args'}
     assert result['reload_pending'] == []
     # baseline: nothing beyond the policy's settings (the cis profile's additions: test_cis_profile.py)
     assert result['hba'] == {'local_peer': False, 'final_reject': 'all', 'reject_superusers': False,
@@ -647,3 +648,18 @@ def test_clusters_with_owned_files_not_loaded_yet_are_reloaded():
                    '16/main': {'changed_since_load': [{'path': '/etc/postgresql/16/main/environment'}]}}
     assert reload_pending(clusters, facts_by_id) == [{'cluster': {'id': '15/main'}, 'changed': True,
                                                       'reload_required': True}]
+
+
+def test_area_args_are_the_hba_and_firewall_parameters_from_the_policy_and_the_plan():
+    other = {'name': 'reports', 'sources': ['198.18.1.0/24', '198.18.2.7/32'], 'databases': ['appdb'], 'users': ['app']}
+    user = {'pgsec_clients': [APP, other], 'pgsec_tls_hba_method': 'cert', 'pgsec_hba_keep_loopback': 'no',
+            'pgsec_firewall_action': 'reject', 'pgsec_firewall_zone': '', 'pgsec_port': 5433}
+    result = plan(user, host_groups=HOST_GROUPS, host_users=HOST_USERS)
+    assert result['area_args']['hba'] == {
+        'clients': result['policy']['pgsec_clients'], 'require_ssl': result['policy']['pgsec_tls_enabled'],
+        'clientcert': None, 'method': 'cert', 'keep_loopback': False, 'final_reject': 'all',
+        'reject_superusers': False, 'local_peer': False}
+    assert result['area_args']['firewall'] == {
+        'backend': 'auto', 'ports': [5433], 'sources': ['198.18.1.0/24', '198.18.2.7/32'], 'server_user': 'postgres',
+        'zone': None, 'firewalld_remove_open_port': None, 'action': 'reject', 'log': None, 'egress': None,
+        'allow_none': None, 'rollback_timeout': None}
