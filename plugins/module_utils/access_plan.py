@@ -22,6 +22,7 @@ from ansible_collections.pgsec.hardening.plugins.module_utils.policy import (
     PolicyError,
     check_cis,
     cis_enforcement,
+    client_sources,
     derive_listen_addresses,
     merge_policy,
 )
@@ -281,10 +282,7 @@ def area_args(user, plan):
            'keep_loopback': _flag(user, 'pgsec_hba_keep_loopback', True) and plan['hba']['loopback_allowed'],
            'final_reject': plan['hba']['final_reject'], 'reject_superusers': plan['hba']['reject_superusers'],
            'local_peer': plan['hba']['local_peer']}
-    sources = []
-    for client in policy['pgsec_clients']:
-        sources.extend(source for source in client.get('sources') or [] if source not in sources)
-    firewall = {'backend': policy['pgsec_firewall_backend'], 'ports': plan['ports'], 'sources': sources,
+    firewall = {'backend': policy['pgsec_firewall_backend'], 'ports': plan['ports'], 'sources': client_sources(policy),
                 'server_user': plan['sockets']['server_user'], 'zone': user.get('pgsec_firewall_zone') or None,
                 'firewalld_remove_open_port': user.get('pgsec_firewall_remove_open_port')}
     for option in ('action', 'log', 'egress', 'allow_none', 'rollback_timeout'):
