@@ -260,7 +260,8 @@ def restore_files(results, writer):
     """Undo every write of these results, earliest backup of each file wins; returns restored paths."""
     first = {}
     for result in results:
-        for entry in result.get('files') or []:
+        files = result.get('files')
+        for entry in files if isinstance(files, list) else []:  # the TLS module's files are a dict, not backups
             first.setdefault(entry['path'], entry)
     restored = []
     for path, entry in sorted(first.items(), key=lambda item: item[1].get('directory', False)):
@@ -303,7 +304,9 @@ def apply_cluster(io, results, allow_restart=True, timeout=60, check_mode=False,
         wrong = verify_settings(control, desired, status)
     except (ControlError, ValueError) as exc:
         raise ChangeError('%s: cannot read pg_settings: %s' % (identity['id'], exc), outcome)
-    if not wrong:
+    # The unit hands the TLS key passphrase over only at start (postgresql_access_tls: a new credential).
+    service_restart = any(result.get('service_restart_required') for result in results)
+    if not wrong and not service_restart:
         if any(result.get('reload_required') for result in results):
             # Files the settings name changed (a rotated certificate): only a reload reads them.
             outcome['action'] = 'reload'
@@ -319,10 +322,11 @@ def apply_cluster(io, results, allow_restart=True, timeout=60, check_mode=False,
     for result in results:
         for change in result.get('changes') or []:
             contexts[change['name']] = change.get('context')
-    needs_restart = any(contexts.get(item['name']) == 'postmaster' or item['pending_restart'] for item in wrong)
+    needs_restart = service_restart or any(contexts.get(item['name']) == 'postmaster' or item['pending_restart']
+                                           for item in wrong)
     if needs_restart and not allow_restart:
         outcome['action'] = 'reload'
-        outcome['pending_restart'] = [item['name'] for item in wrong]
+        outcome['pending_restart'] = [item['name'] for item in wrong] + (['ssl_passphrase_command'] if service_restart else [])
         outcome['message'] = 'a restart is needed and not allowed; settings wait for the next restart'
         if not check_mode:
             _reload(control, status, identity, results, writer, timeout, outcome, verify=False)

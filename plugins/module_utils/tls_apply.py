@@ -9,13 +9,15 @@ __metaclass__ = type
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.pgsec.hardening.plugins.module_utils.config_change import cluster_identity
+from ansible_collections.pgsec.hardening.plugins.module_utils.tls_renewal import hook_entries
 from ansible_collections.pgsec.hardening.plugins.module_utils.tls_material import (
     MaterialError,
     MaterialIO,
     place_material,
 )
 
-OPTIONS = ('directory', 'cert', 'key', 'ca', 'crl', 'key_passphrase', 'names', 'warn_days', 'dh_params', 'key_owner')
+OPTIONS = ('directory', 'cert', 'key', 'ca', 'crl', 'key_passphrase', 'passphrase_store', 'names', 'warn_days',
+           'dh_params', 'key_owner', 'renew_hook')
 
 ARGUMENT_SPEC = dict(
     cluster=dict(type='dict', required=True),
@@ -25,10 +27,12 @@ ARGUMENT_SPEC = dict(
     ca=dict(type='str'),
     crl=dict(type='str'),
     key_passphrase=dict(type='str', no_log=True),
+    passphrase_store=dict(type='str', choices=['auto', 'systemd-creds', 'file'], default='auto', no_log=False),
     names=dict(type='list', elements='str', default=[]),
     warn_days=dict(type='int', default=30),
     dh_params=dict(type='bool', default=True),
     key_owner=dict(type='str', choices=['server', 'root'], default='server', no_log=False),
+    renew_hook=dict(type='bool', default=True),
     backup=dict(type='bool', default=False),
 )
 
@@ -45,7 +49,7 @@ def run(module):
     options = dict((name, params[name]) for name in OPTIONS)
     try:
         result = place_material(run_command, io, params['cluster'], options, check_mode=module.check_mode,
-                                diff=module._diff)
+                                diff=module._diff, more_entries=hook_entries)
     except MaterialError as exc:
         module.fail_json(msg=exc.headline or '%s: TLS material refused: %s' % (cluster_id, '; '.join(exc.errors)),
                          errors=exc.errors, certificate=exc.certificate)

@@ -20,13 +20,13 @@ import os
 import posixpath
 import pwd
 import re
-import shlex
 import shutil
 import stat as stat_module
 import tempfile
 
 from ansible_collections.pgsec.hardening.plugins.module_utils.addresses import format_ip, parse_ip
 from ansible_collections.pgsec.hardening.plugins.module_utils.files import backup_copy, write_file
+from ansible_collections.pgsec.hardening.plugins.module_utils import tls_passphrase
 from ansible_collections.pgsec.hardening.plugins.module_utils.x509 import (
     CRL_DATES,
     classify_key_error,
@@ -46,8 +46,10 @@ from ansible_collections.pgsec.hardening.plugins.module_utils.x509 import (
 VARIABLES = {'cert': 'pgsec_tls_cert', 'key': 'pgsec_tls_key', 'ca': 'pgsec_tls_ca', 'crl': 'pgsec_tls_crl',
              'passphrase': 'pgsec_tls_key_passphrase'}
 # Files in the TLS directory, in the order they are written (the certificate last).
-FILE_NAMES = (('ca', 'ca.crt'), ('crl', 'crl.pem'), ('dh_params', 'dhparams.pem'), ('passphrase', 'passphrase'),
-              ('key', 'server.key'), ('cert', 'server.crt'))
+FILE_NAMES = (('ca', 'ca.crt'), ('crl', 'crl.pem'), ('dh_params', 'dhparams.pem'), ('key', 'server.key'),
+              ('cert', 'server.crt'))
+# Where older releases kept the passphrase, next to the key: removed, the store holds it now (tls_passphrase).
+OLD_PASSPHRASE_FILE = 'passphrase'
 PASSPHRASE_ENV = 'PGSEC_TLS_KEY_PASSPHRASE'
 DH_GROUP = 'ffdhe3072'
 DH_FALLBACK_BITS = 2048
@@ -184,20 +186,15 @@ def key_strength_problem(key_type, key_bits, min_rsa_bits, min_ec_bits):
     return None
 
 
-def passphrase_command(path):
-    """ssl_passphrase_command printing the passphrase file; "%" doubled as PostgreSQL expands %p."""
-    return ('/bin/cat %s' % shlex.quote(path)).replace('%', '%%')
-
-
-def tls_settings(directory, present):
+def tls_settings(directory, present, passphrase_command=None):
     """ssl_* settings for the files in ``present`` (names from FILE_NAMES) inside directory."""
     paths = dict((name, posixpath.join(directory, file_name)) for name, file_name in FILE_NAMES)
     settings = {'ssl': 'on', 'ssl_cert_file': paths['cert'], 'ssl_key_file': paths['key']}
     for name, setting in (('ca', 'ssl_ca_file'), ('crl', 'ssl_crl_file'), ('dh_params', 'ssl_dh_params_file')):
         if name in present:
             settings[setting] = paths[name]
-    if 'passphrase' in present:
-        settings['ssl_passphrase_command'] = passphrase_command(paths['passphrase'])
+    if passphrase_command:
+        settings['ssl_passphrase_command'] = passphrase_command
         settings['ssl_passphrase_command_supports_reload'] = 'on'
     return settings
 
@@ -426,9 +423,19 @@ def _name_of(lookup, number, field):
 class MaterialIO(object):
     """The local file operations of placing TLS material."""
 
-    def __init__(self, module=None, backup=False):
+    def __init__(self, module=None, backup=False, root='/'):
         self._module = module
         self._backup = backup
+        self._root = root
+
+    def host_path(self, path):
+        """An absolute host path under this IO's root (a temporary directory in tests)."""
+        return posixpath.join(self._root, path.lstrip('/'))
+
+    def which(self, name):
+        if self._module is not None:
+            return self._module.get_bin_path(name)
+        return shutil.which(name, path=os.pathsep.join((os.environ.get('PATH', ''), '/usr/sbin', '/usr/bin', '/sbin', '/bin')))
 
     @staticmethod
     def read(path):
@@ -473,6 +480,9 @@ class MaterialIO(object):
     @staticmethod
     def make_dir(path, uid, gid, mode):
         if not os.path.isdir(path):
+            parent = os.path.dirname(path.rstrip('/'))
+            if parent and not os.path.isdir(parent):
+                os.makedirs(parent, 0o755)
             os.mkdir(path, 0o700)
         os.chown(path, uid, gid)
         os.chmod(path, mode)
@@ -543,8 +553,14 @@ def _describe(run, name, path, data, openssl, replaced=False):
     note = ', replaced' if replaced else ''
     if name == 'key':
         return 'private key (not shown%s%s)\n' % (', encrypted' if key_is_encrypted(text) else '', note)
-    if name == 'passphrase':
+    if name in ('passphrase', 'passphrase_file'):
         return 'passphrase (not shown%s)\n' % note
+    if name == 'credential':
+        return 'passphrase encrypted by systemd-creds (not shown%s)\n' % note
+    if name in ('dropin', 'renew_config'):
+        return text
+    if name == 'renew_hook':
+        return 'pgsec-tls-renew (Python zip application, %d bytes)\n' % len(data)
     return 'DH parameters%s%s\n' % ('' if data else ' (to be generated)', note)
 
 
@@ -566,23 +582,15 @@ class _Planner(object):
 
     def entry(self, name, path, data, check_mode):
         """{name, path, state, data (bytes to write, None: keep the content), existing, ...ownership}."""
-        uid, gid, mode, owner, group = self.owners[name]
-        entry = {'name': name, 'path': path, 'state': 'present', 'uid': uid, 'gid': gid, 'mode': mode,
-                 'owner': owner, 'group': group, 'existing': self.io.stat(path), 'backup': None}
-        current = self.io.read(path) if entry['existing'] and entry['existing']['type'] == 'file' else None
-        entry['current'] = current
+        existing = self.io.stat(path)
+        current = self.io.read(path) if existing and existing['type'] == 'file' else None
         if name == 'key' and self.passphrase and not key_is_encrypted(data.decode('utf-8', 'replace')):
-            entry['data'] = None if self._same_key(path, current) else self._encrypt_key()
+            data = None if self._same_key(path, current) else self._encrypt_key()
         elif name == 'dh_params':
-            entry['data'] = None if current is not None and self._dh_params_parse(path) else self._dh_params(check_mode)
+            data = None if current is not None and self._dh_params_parse(path) else self._dh_params(check_mode)
         else:
-            entry['data'] = None if current == data else data
-        existing = entry['existing']
-        entry['content_changed'] = entry['data'] is not None
-        entry['stat_changed'] = existing is not None and not entry['content_changed'] and (
-            (existing['uid'], existing['gid'], existing['mode']) != (uid, gid, mode))
-        entry['changed'] = entry['content_changed'] or entry['stat_changed']
-        return entry
+            data = None if current == data else data
+        return present_entry(name, path, self.owners[name], data, existing, current)
 
     def _same_key(self, path, current):
         """Whether the encrypted key on disk decrypts with the passphrase to the given key."""
@@ -622,13 +630,28 @@ class _Planner(object):
         raise MaterialError(['DH parameters could not be generated: %s' % '; '.join(problems)])
 
 
-def _stale_passphrase(io, path):
+def present_entry(name, path, owner, data, existing, current, parent=None):
+    """A file that should exist with owner (uid, gid, mode, owner, group); data None: its content is right.
+
+    parent: (path, uid, gid, mode) of a directory created when missing."""
+    uid, gid, mode, owner_name, group = owner
+    entry = {'name': name, 'path': path, 'state': 'present', 'uid': uid, 'gid': gid, 'mode': mode,
+             'owner': owner_name, 'group': group, 'existing': existing, 'current': current, 'data': data,
+             'backup': None, 'parent': parent, 'content_changed': data is not None}
+    entry['stat_changed'] = existing is not None and not entry['content_changed'] and (
+        (existing['uid'], existing['gid'], existing['mode']) != (uid, gid, mode))
+    entry['changed'] = entry['content_changed'] or entry['stat_changed']
+    return entry
+
+
+def absent_entry(io, name, path):
+    """A file that should not exist, or None when it does not."""
     existing = io.stat(path)
     if existing is None:
         return None
-    return {'name': 'passphrase', 'path': path, 'state': 'absent', 'existing': existing, 'current': None,
+    return {'name': name, 'path': path, 'state': 'absent', 'existing': existing, 'current': None,
             'data': None, 'changed': True, 'content_changed': True, 'stat_changed': False, 'backup': None,
-            'mode': None, 'owner': None, 'group': None}
+            'mode': None, 'owner': None, 'group': None, 'parent': None}
 
 
 def plan_directory(io, directory, owners):
@@ -684,27 +707,53 @@ def _stage(io, stage, material):
     return staged
 
 
-def place_material(run, io, cluster, options, check_mode=False, diff=False, now=None, openssl='openssl'):
+def default_directory(cluster):
+    """The TLS directory chosen by default: beside the configuration, unless that lies in the data directory
+    (RHEL and source layouts), whose every base backup would then carry the key."""
+    if not cluster.get('config_file'):
+        raise MaterialError(['cluster: missing config_file (pass an entry of ansible_facts.pgsec.clusters) '
+                             'or set directory'])
+    config_dir = posixpath.dirname(cluster['config_file'])
+    if _inside(config_dir, cluster.get('data_directory')):
+        return posixpath.join(tls_passphrase.TLS_DIR, tls_passphrase.store_name(cluster.get('id')))
+    return posixpath.join(config_dir, DIRECTORY_NAME)
+
+
+def _inside(path, directory):
+    if not path or not directory:
+        return False
+    path, directory = posixpath.normpath(path), posixpath.normpath(directory)
+    return path == directory or path.startswith(directory.rstrip('/') + '/')
+
+
+def place_material(run, io, cluster, options, check_mode=False, diff=False, now=None, openssl='openssl',
+                   more_entries=None):
     """Validate the material in a private staging directory, then place it (unless check_mode).
 
-    options: {directory, cert, key, ca, crl, key_passphrase, names, warn_days, dh_params, key_owner}.
-    Returns {changed, directory, files, settings, certificate, warnings, diff?}; raises MaterialError
-    before anything in the target directory changed.
+    options: {directory, cert, key, ca, crl, key_passphrase, passphrase_store, names, warn_days, dh_params,
+    key_owner}. Returns {changed, directory, files, settings, certificate, passphrase_store,
+    service_restart_required, warnings, diff?}; raises MaterialError before anything on the host changed.
+    more_entries(io, cluster, directory, entries, options, store): further files to place with these
+    (tls_renewal.hook_entries).
     """
     problem = ssl_build_problem(cluster)
     if problem:
         raise MaterialError([problem], headline=problem)
-    directory = options.get('directory')
-    if not directory:
-        if not cluster.get('config_file'):
-            raise MaterialError(['cluster: missing config_file (pass an entry of ansible_facts.pgsec.clusters) '
-                                 'or set directory'])
-        directory = posixpath.join(posixpath.dirname(cluster['config_file']), DIRECTORY_NAME)
+    directory = options.get('directory') or default_directory(cluster)
     passphrase = options.get('key_passphrase') or None
     material = dict((name, normalize_pem(options.get(name))) for name in ('cert', 'key', 'ca', 'crl'))
     errors = check_pem(material)
+    if _inside(directory, cluster.get('data_directory')):
+        errors.append('pgsec_tls_directory: %r is inside the data directory %s: every base backup would carry '
+                      'the key; choose a directory outside it' % (directory, cluster['data_directory']))
     if passphrase and ('\n' in passphrase or '\r' in passphrase):
         errors.append('%s must be a single line' % VARIABLES['passphrase'])
+    store = None
+    if passphrase:
+        try:
+            store = tls_passphrase.select_store(io, cluster, options.get('passphrase_store'))
+        except tls_passphrase.StoreError as exc:
+            errors.append(str(exc))
     if errors:
         raise MaterialError(errors)
     owners = _ownership(io, cluster.get('server_user') or 'postgres', options.get('key_owner') or 'server')
@@ -715,35 +764,140 @@ def place_material(run, io, cluster, options, check_mode=False, diff=False, now=
         validation = validate_material(run, staged, expect, now, openssl)
         if validation['errors']:
             raise MaterialError(validation['errors'], validation['certificate'])
+        renewed = _renewed_on_host(run, io, directory, stage, staged, expect, validation, now, openssl)
+        if renewed:
+            material['cert'], material['key'] = renewed['cert'], renewed['key']
+            staged, validation = renewed['staged'], renewed['validation']
+            validation['warnings'].append(renewed['warning'])
         planner = _Planner(run, io, stage, staged, passphrase, owners, openssl)
         wanted = dict(material)
         if options.get('dh_params', True):
             wanted['dh_params'] = b''
-        if passphrase:
-            wanted['passphrase'] = passphrase + '\n'
         entries = []
         for name, file_name in FILE_NAMES:
-            path = posixpath.join(directory, file_name)
             if wanted.get(name) is not None:
                 data = wanted[name] if isinstance(wanted[name], bytes) else wanted[name].encode('utf-8')
-                entries.append(planner.entry(name, path, data, check_mode))
-            elif name == 'passphrase' and not key_is_encrypted(material['key']):
-                stale = _stale_passphrase(io, path)  # an unencrypted key never asks for it
-                if stale:
-                    entries.append(stale)
+                entries.append(planner.entry(name, posixpath.join(directory, file_name), data, check_mode))
+        # The passphrase never stays next to the key (older releases kept it there).
+        entries.append(absent_entry(io, 'passphrase', posixpath.join(directory, OLD_PASSPHRASE_FILE)))
+        store_entries = _store_entries(run, io, cluster, store, passphrase, owners, stage)
+        entries = [entry for entry in entries + store_entries if entry is not None]
+        if more_entries is not None:
+            entries += more_entries(io, cluster, directory, entries, options, store)
         target = plan_directory(io, directory, owners)
+        unit_changed = any(entry['changed'] for entry in entries if entry['name'] in ('credential', 'dropin'))
         result = {'changed': target['changed'] or any(entry['changed'] for entry in entries), 'directory': directory,
                   'files': dict((entry['name'], _file_result(entry)) for entry in entries),
-                  'settings': tls_settings(directory, [entry['name'] for entry in entries if entry['state'] == 'present']),
-                  'certificate': validation['certificate'], 'warnings': validation['warnings']}
+                  'settings': tls_settings(directory, [entry['name'] for entry in entries if entry['state'] == 'present'],
+                                           store.command if store else None),
+                  'certificate': validation['certificate'], 'warnings': validation['warnings'],
+                  'passphrase_store': store.describe() if store else None,
+                  # The unit hands the passphrase over at start only: a new credential needs a restart.
+                  'service_restart_required': unit_changed}
+        if store is not None and store.kind == 'file' and result['files']['passphrase_file']['changed']:
+            result['warnings'].append('%s: the key passphrase is kept in %s (root-owned, outside the configuration '
+                                      'and data directories), not in systemd credentials: %s'
+                                      % (cluster.get('id'), store.path, store.reason))
         if diff:
             result['diff'] = _directory_diff(target) + diff_entries(run, io, entries, staged, openssl)
         if not check_mode and result['changed']:
             _write(io, target, entries)
             result['files'] = dict((entry['name'], _file_result(entry)) for entry in entries)
+            if any(entry['changed'] for entry in entries if entry['name'] == 'dropin'):
+                _daemon_reload(run, io)
         return result
     finally:
         io.remove_tree(stage)
+
+
+def _renewed_on_host(run, io, directory, stage, staged, expect, validation, now, openssl):
+    """The pair on the host when it was renewed there (pgsec-tls-renew): it passes every check and outlives
+    the given certificate, so a converge never puts an older certificate back. None otherwise."""
+    paths = {'cert': posixpath.join(directory, 'server.crt'), 'key': posixpath.join(directory, 'server.key')}
+    texts = {}
+    for name, path in paths.items():
+        data = io.read(path) if io.stat(path) else None
+        if data is None:
+            return None
+        texts[name] = normalize_pem(data.decode('utf-8', 'replace'))
+    given = validation['certificate'] or {}
+    if texts['cert'] == normalize_pem(io.read(staged['cert']).decode('utf-8', 'replace')):
+        return None
+    host_staged = dict(staged)
+    for name in ('cert', 'key'):
+        host_staged[name] = posixpath.join(stage, 'host-%s.pem' % name)
+        io.write_private(host_staged[name], texts[name].encode('utf-8'))
+    checked = validate_material(run, host_staged, expect, now, openssl)
+    host = checked['certificate'] or {}
+    if checked['errors'] or not host.get('not_after') or not given.get('not_after') \
+            or host['not_after'] <= given['not_after']:
+        return None
+    return {'cert': texts['cert'], 'key': texts['key'], 'staged': host_staged, 'validation': checked,
+            'warning': '%s holds a certificate renewed on the host (%s, until %s) that passes every check and '
+                       'outlives %s (until %s): it is kept' % (paths['cert'], host.get('subject'), host['not_after'],
+                                                               VARIABLES['cert'], given['not_after'])}
+
+
+def _store_entries(run, io, cluster, store, passphrase, owners, stage):
+    """The files of the passphrase store, and the removal of the other store's files."""
+    name = tls_passphrase.store_name(cluster.get('id'))
+    credential = tls_passphrase.CredentialStore(io, name, store.unit if store and store.unit else None)
+    plain = tls_passphrase.FileStore(io, name, None)
+    uid, gid, _mode, server_user, group = owners['key']
+    root_group = (0, owners['directory'][1], 0o440, 'root', owners['directory'][4])
+    entries = []
+    if store is not None and store.kind == 'file':
+        existing = io.stat(store.path)
+        current = io.read(store.path) if existing else None
+        wanted = (passphrase + '\n').encode('utf-8')
+        entries.append(present_entry('passphrase_file', store.path, root_group, None if current == wanted else wanted,
+                                     existing, current, parent=(posixpath.dirname(store.path),) + root_group[:2] + (0o750,)))
+    else:
+        entries.append(absent_entry(io, 'passphrase_file', plain.path))
+    if store is not None and store.kind == 'systemd-creds':
+        existing = io.stat(store.path)
+        same = existing is not None and tls_passphrase.read_passphrase(io, run, store.kind, store.path, stage) == passphrase
+        entries.append(present_entry('credential', store.path, (0, 0, 0o400, 'root', 'root'),
+                                     None if same else _encrypt_credential(run, io, store, passphrase, stage),
+                                     existing, None, parent=(posixpath.dirname(store.path), 0, 0, 0o700)))
+        server_group = owners['directory'][4]
+        text = tls_passphrase.dropin_text(store.unit, store.path, store.runtime_path,
+                                          cluster.get('server_user') or 'postgres', server_group).encode('utf-8')
+        existing = io.stat(store.dropin_path)
+        current = io.read(store.dropin_path) if existing else None
+        entries.append(present_entry('dropin', store.dropin_path, (0, 0, 0o644, 'root', 'root'),
+                                     None if current == text else text, existing, current,
+                                     parent=(posixpath.dirname(store.dropin_path), 0, 0, 0o755)))
+    elif credential.unit:
+        entries.append(absent_entry(io, 'dropin', credential.dropin_path))
+    if store is None or store.kind != 'systemd-creds':
+        entries.append(absent_entry(io, 'credential', credential.path))
+    return entries
+
+
+def _encrypt_credential(run, io, store, passphrase, stage):
+    """The passphrase encrypted by systemd-creds (host key, and TPM2 where present)."""
+    plain_path = posixpath.join(stage, 'passphrase')
+    out_path = posixpath.join(stage, 'passphrase.cred')
+    io.write_private(plain_path, (passphrase + '\n').encode('utf-8'))
+    try:
+        rc, _out, err = run(tls_passphrase.CredentialStore.encrypt_argv(io.which('systemd-creds'), plain_path, out_path))
+    finally:
+        os.unlink(plain_path)
+    data = io.read(out_path) if rc == 0 else None
+    if not data:
+        raise MaterialError(['%s: systemd-creds could not encrypt the key passphrase: %s'
+                             % (tls_passphrase.VARIABLE, safe_error_text(err) or 'rc %s' % rc)])
+    return data
+
+
+def _daemon_reload(run, io):
+    systemctl = io.which('systemctl')
+    if systemctl and io.stat(io.host_path('/run/systemd/system'), follow=True):
+        rc, _out, err = run([systemctl, 'daemon-reload'])
+        if rc != 0:
+            raise MaterialError(['systemctl daemon-reload failed after writing the unit drop-in: %s'
+                                 % (safe_error_text(err) or 'rc %s' % rc)])
 
 
 def _file_result(entry):
@@ -758,6 +912,8 @@ def _write(io, target, entries):
     for entry in entries:
         if not entry['changed']:
             continue
+        if entry.get('parent') and not io.stat(entry['parent'][0], follow=True):
+            io.make_dir(*entry['parent'])
         if entry['state'] == 'present' and entry['content_changed'] and entry['existing'] is not None \
                 and entry['existing']['type'] == 'file':
             entry['backup'] = io.backup(entry['path'])

@@ -21,9 +21,9 @@ description:
     chain verifies against O(ca) and, when O(crl) is given, is not revoked; the CRL parses and is
     signed by a certificate of O(ca)."
   - Warns when the certificate expires within O(warn_days) days and when the CRL is past its nextUpdate.
-  - Places C(server.crt), C(server.key), C(ca.crt), C(crl.pem), C(dhparams.pem) and C(passphrase) in
-    O(directory), each written atomically with its owner, group and mode. Files whose content and
-    ownership are already right are not rewritten.
+  - Places C(server.crt), C(server.key), C(ca.crt), C(crl.pem) and C(dhparams.pem) in O(directory), each
+    written atomically with its owner, group and mode. Files whose content and ownership are already right
+    are not rewritten. The key's passphrase is never placed there (see O(passphrase_store)).
   - Returns the C(ssl_*) settings that use these files, ready for M(pgsec.hardening.postgresql_access_config).
     It never changes the server configuration and never reloads the server itself.
   - Fails before any change when the cluster facts show a server built without SSL support (empty C(ssl_library)).
@@ -34,7 +34,9 @@ options:
     description:
       - Directory for the files. Created if missing; it is made C(0750) and owned by the server's OS user,
         so give a directory used for nothing else.
-      - Defaults to C(pgsec-tls) next to the cluster's C(postgresql.conf).
+      - Defaults to C(pgsec-tls) next to the cluster's C(postgresql.conf); when that lies in the data directory
+        (RHEL and source layouts), to C(/etc/pgsec/tls/NAME) instead, NAME made from the cluster id.
+      - A directory inside the data directory is refused, as every base backup would carry the key.
     type: path
   cert:
     description:
@@ -60,12 +62,27 @@ options:
     type: str
   key_passphrase:
     description:
-      - Passphrase of the key. The key is stored encrypted (with AES-256 when O(key) is plain), the
-        passphrase in C(passphrase) (mode C(0400), owned by the server's OS user), and
-        C(ssl_passphrase_command) reads it from there.
+      - Passphrase of the key. The key is stored encrypted (with AES-256 when O(key) is plain) and the
+        passphrase where O(passphrase_store) says; C(ssl_passphrase_command) reads it from there.
       - Reaches C(openssl) only through its environment, never its command line.
-      - When not set, a C(passphrase) file left by an earlier run is removed.
+      - When not set, the passphrase files of earlier runs are removed (the systemd drop-in too).
     type: str
+  passphrase_store:
+    description:
+      - Where the passphrase lives, so that no copy of the configuration, data or TLS directory holds it next
+        to the key.
+      - V(systemd-creds) encrypts it with C(systemd-creds) (host key, and a TPM2 where present) into
+        C(/etc/credstore.encrypted/pgsec-tls-NAME.cred) and adds a drop-in
+        C(/etc/systemd/system/UNIT.d/pgsec-tls-passphrase.conf) to the cluster's unit. systemd decrypts it at
+        service start (C(LoadCredentialEncrypted=)) and copies it into C(/run/pgsec-tls/NAME/passphrase),
+        readable by the server user only and removed when the service stops. A new credential takes a
+        restart of the service, which the result asks for (RV(service_restart_required)).
+      - V(file) keeps it in C(/etc/pgsec/passphrase/NAME), owned by root, mode C(0440), group of the server user.
+      - V(auto) takes V(systemd-creds) when systemd runs the host, C(systemd-creds) exists and the server runs
+        under a C(postgresql*) unit; otherwise V(file), with the reason in RV(passphrase_store) and a warning.
+    type: str
+    choices: [auto, systemd-creds, file]
+    default: auto
   names:
     description:
       - DNS names and IP addresses that the certificate's subjectAltName must cover.
@@ -172,9 +189,10 @@ directory:
   sample: /etc/postgresql/15/main/pgsec-tls
 files:
   description:
-    - Per file (C(cert), C(key), C(ca), C(crl), C(dh_params), C(passphrase)) its C(path), C(state)
-      (C(present), or C(absent) for a removed passphrase file), C(mode), C(owner), C(group), C(changed)
-      and C(backup) (path of the copy made, or null).
+    - Per file (C(cert), C(key), C(ca), C(crl), C(dh_params); C(passphrase_file), or C(credential) and
+      C(dropin), for the passphrase store; C(passphrase) for the file older releases kept next to the key)
+      its C(path), C(state) (C(present), or C(absent) for a removed file), C(mode), C(owner), C(group),
+      C(changed) and C(backup) (path of the copy made, or null).
   returned: always
   type: dict
   sample:
@@ -192,6 +210,20 @@ settings:
     ssl_key_file: /etc/postgresql/15/main/pgsec-tls/server.key
     ssl_ca_file: /etc/postgresql/15/main/pgsec-tls/ca.crt
     ssl_dh_params_file: /etc/postgresql/15/main/pgsec-tls/dhparams.pem
+passphrase_store:
+  description:
+    - Where the passphrase is kept, when there is one; C(kind) (C(systemd-creds) or C(file)), C(path), C(unit)
+      and C(reason) (why V(auto) chose C(file)).
+  returned: always
+  type: dict
+  sample: {kind: systemd-creds, path: /etc/credstore.encrypted/pgsec-tls-15-main.cred,
+           unit: postgresql@15-main.service, reason: null}
+service_restart_required:
+  description:
+    - Whether the passphrase credential or the unit drop-in changed, which the service reads only when it
+      starts; M(pgsec.hardening.postgresql_access_apply) restarts the server once for it.
+  returned: always
+  type: bool
 certificate:
   description:
     - The server certificate, C(subject), C(sans), C(issuer), C(not_after), C(days_left), C(key_type),

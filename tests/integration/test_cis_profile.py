@@ -155,10 +155,14 @@ def test_the_key_is_encrypted_and_the_passphrase_never_shown(lab_hosts, cis):
     host = lab_hosts.hosts[HOST]
     assert host.ssh("head -1 /etc/postgresql/17/main/pgsec-tls/server.key").stdout.strip() == \
         "-----BEGIN ENCRYPTED PRIVATE KEY-----"
-    assert "/pgsec-tls/passphrase" in host.psql("show ssl_passphrase_command")
+    # systemd hands the passphrase to the service; no directory a backup copies holds it (issue: CIS 6.8 in earnest).
+    assert host.psql("show ssl_passphrase_command") == "/bin/cat /run/pgsec-tls/17-main/passphrase"
     passphrase = (cis["tmp"] / "ca" / f"{HOST}.passphrase").read_text().strip()
     assert len(passphrase) >= 32 and (cis["tmp"] / "ca" / f"{HOST}.passphrase").stat().st_mode & 0o077 == 0
     assert passphrase not in cis["first"] + cis["second"]
+    found = host.ssh(f"grep -rlF -- '{passphrase}' /etc/postgresql /var/lib/postgresql /etc/credstore.encrypted /etc/pgsec",
+                     check=False)
+    assert found.returncode == 1 and found.stdout == "", found.stdout
 
 
 def test_a_second_converge_changes_nothing_and_does_not_restart(cis):

@@ -16,6 +16,7 @@ import subprocess
 import pytest
 
 from ansible_collections.pgsec.hardening.plugins.module_utils import tls_material as tm
+from ansible_collections.pgsec.hardening.plugins.module_utils import tls_passphrase as tp
 
 pytestmark = pytest.mark.skipif(shutil.which('openssl') is None, reason='needs the openssl command')
 
@@ -364,15 +365,16 @@ def test_parse_crl_info():
 
 
 def test_tls_settings_and_passphrase_command():
-    settings = tm.tls_settings('/etc/postgresql/15/main/pgsec-tls', ['cert', 'key', 'crl', 'dh_params', 'passphrase'])
+    command = tp.passphrase_command('/run/pgsec-tls/15-main/passphrase')
+    settings = tm.tls_settings('/etc/postgresql/15/main/pgsec-tls', ['cert', 'key', 'crl', 'dh_params'], command)
     assert settings == {
         'ssl': 'on', 'ssl_cert_file': '/etc/postgresql/15/main/pgsec-tls/server.crt',
         'ssl_key_file': '/etc/postgresql/15/main/pgsec-tls/server.key',
         'ssl_crl_file': '/etc/postgresql/15/main/pgsec-tls/crl.pem',
         'ssl_dh_params_file': '/etc/postgresql/15/main/pgsec-tls/dhparams.pem',
-        'ssl_passphrase_command': '/bin/cat /etc/postgresql/15/main/pgsec-tls/passphrase',
+        'ssl_passphrase_command': '/bin/cat /run/pgsec-tls/15-main/passphrase',
         'ssl_passphrase_command_supports_reload': 'on'}
-    assert tm.passphrase_command("/srv/my tls/50%/passphrase") == "/bin/cat '/srv/my tls/50%%/passphrase'"
+    assert tp.passphrase_command("/srv/my tls/50%/passphrase") == "/bin/cat '/srv/my tls/50%%/passphrase'"
 
 
 def test_ssl_build_problem():
@@ -403,7 +405,8 @@ def place(pki, tmp_path):
                     'ca': read(pki.path('ca.crt')), 'names': ['pg1.example'], 'dh_params': True}
         material.update(options)
         run = Openssl()
-        result = tm.place_material(run, tm.MaterialIO(), cluster, material, check_mode=check_mode, diff=diff)
+        result = tm.place_material(run, tm.MaterialIO(root=str(tmp_path / 'host')), cluster, material,
+                                   check_mode=check_mode, diff=diff)
         text = json.dumps(result)
         assert 'PRIVATE KEY' not in text and PASSPHRASE not in text
         for argv, _env in run.calls:
@@ -411,6 +414,7 @@ def place(pki, tmp_path):
         return result
 
     do.directory = str(tmp_path / 'conf' / 'pgsec-tls')
+    do.host = tmp_path / 'host'
     do.cluster = cluster
     return do
 
@@ -455,21 +459,128 @@ def test_certificate_diff(place, pki):
     assert diff['before'].split('sha256_fingerprint=')[1] != diff['after'].split('sha256_fingerprint=')[1]
 
 
-def test_passphrase_encrypts_the_key_once(place, pki):
+def test_passphrase_encrypts_the_key_once_and_never_lies_next_to_it(place, pki):
+    old = os.path.join(place.directory, 'passphrase')
+    place()
+    with open(old, 'w') as handle:  # where older releases kept it
+        handle.write(PASSPHRASE + '\n')
     result = place(key_passphrase=PASSPHRASE, diff=True)
     key_path = result['files']['key']['path']
     assert read(key_path).startswith('-----BEGIN ENCRYPTED PRIVATE KEY-----')
-    passphrase_file = result['files']['passphrase']['path']
-    assert read(passphrase_file) == PASSPHRASE + '\n' and mode_of(passphrase_file) == '0400'
-    assert result['settings']['ssl_passphrase_command'] == '/bin/cat ' + passphrase_file
+    assert not os.path.exists(old) and result['files']['passphrase']['state'] == 'absent'
+    # No systemd in the test root: the root-owned file, and the reason said.
+    store = result['passphrase_store']
+    assert store['kind'] == 'file' and store['reason'] == 'systemd is not the service manager of this host'
+    assert store['path'] == str(place.host / 'etc/pgsec/passphrase/15-main')
+    assert read(store['path']) == PASSPHRASE + '\n' and mode_of(store['path']) == '0440'
+    assert os.stat(store['path']).st_uid == 0 and mode_of(os.path.dirname(store['path'])) == '0750'
+    assert any('not in systemd credentials' in warning for warning in result['warnings'])
+    assert result['settings']['ssl_passphrase_command'] == '/bin/cat ' + store['path']
     assert result['settings']['ssl_passphrase_command_supports_reload'] == 'on'
+    assert not result['service_restart_required']
+    for name in os.listdir(place.directory):
+        with open(os.path.join(place.directory, name), 'rb') as handle:
+            assert PASSPHRASE.encode() not in handle.read()
     encrypted = read(key_path)
     again = place(key_passphrase=PASSPHRASE)
-    assert not again['changed'] and read(key_path) == encrypted
+    assert not again['changed'] and read(key_path) == encrypted and not again['warnings']
     plain = place()
-    assert plain['changed'] and plain['files']['passphrase']['state'] == 'absent'
-    assert not os.path.exists(passphrase_file) and read(key_path) == read(pki.path('server.key'))
-    assert 'ssl_passphrase_command' not in plain['settings']
+    assert plain['changed'] and plain['files']['passphrase_file']['state'] == 'absent'
+    assert not os.path.exists(store['path']) and read(key_path) == read(pki.path('server.key'))
+    assert 'ssl_passphrase_command' not in plain['settings'] and plain['passphrase_store'] is None
+
+
+def test_the_passphrase_store_can_be_required(place):
+    with pytest.raises(tm.MaterialError) as caught:
+        place(key_passphrase=PASSPHRASE, passphrase_store='systemd-creds')
+    assert caught.value.errors == ['pgsec_tls_passphrase_store: systemd-creds cannot be used for 15/main: '
+                                   'systemd is not the service manager of this host']
+    assert not os.path.exists(place.directory)
+
+
+def test_a_tls_directory_inside_the_data_directory_is_refused(place, tmp_path):
+    place.cluster['data_directory'] = str(tmp_path / 'conf')
+    with pytest.raises(tm.MaterialError) as caught:
+        place(directory=str(tmp_path / 'conf' / 'tls'))
+    assert caught.value.errors[0].startswith("pgsec_tls_directory: '%s' is inside the data directory" % (tmp_path / 'conf' / 'tls'))
+    assert not os.path.exists(str(tmp_path / 'conf' / 'tls'))
+
+
+def test_the_default_directory_stays_out_of_the_data_directory():
+    debian = {'id': '15/main', 'config_file': '/etc/postgresql/15/main/postgresql.conf',
+              'data_directory': '/var/lib/postgresql/15/main'}
+    rhel = {'id': '/var/lib/pgsql/18/data', 'config_file': '/var/lib/pgsql/18/data/postgresql.conf',
+            'data_directory': '/var/lib/pgsql/18/data'}
+    assert tm.default_directory(debian) == '/etc/postgresql/15/main/pgsec-tls'
+    assert tm.default_directory(rhel) == '/etc/pgsec/tls/var-lib-pgsql-18-data'
+
+
+class FakeHost(object):
+    """What tls_passphrase asks of a host: paths that exist, programs found, files read."""
+
+    def __init__(self, paths=(), programs=(), files=None):
+        self.paths, self.programs, self.files = set(paths), set(programs), files or {}
+
+    @staticmethod
+    def host_path(path):
+        return path
+
+    def stat(self, path, follow=False):
+        return {'type': 'directory'} if path in self.paths or path in self.files else None
+
+    def which(self, name):
+        return '/usr/bin/' + name if name in self.programs else None
+
+    def read(self, path):
+        return self.files.get(path)
+
+
+DEBIAN = {'id': '15/main', 'layout': 'debian', 'version': '15', 'name': 'main',
+          'data_directory': '/var/lib/postgresql/15/main'}
+CGROUP = b'0::/system.slice/system-postgresql.slice/postgresql@15-main.service\n'
+
+
+def test_systemd_credentials_are_chosen_where_systemd_runs_a_postgresql_unit():
+    running = {'/var/lib/postgresql/15/main/postmaster.pid': b'4242\n/var/lib/postgresql/15/main\n',
+               '/proc/4242/cgroup': CGROUP}
+    host = FakeHost(paths=['/run/systemd/system'], programs=['systemd-creds'], files=running)
+    store = tp.select_store(host, DEBIAN, 'auto')
+    assert store.kind == 'systemd-creds' and store.unit == 'postgresql@15-main.service'
+    assert store.path == '/etc/credstore.encrypted/pgsec-tls-15-main.cred'
+    assert store.dropin_path == '/etc/systemd/system/postgresql@15-main.service.d/pgsec-tls-passphrase.conf'
+    assert store.command == '/bin/cat /run/pgsec-tls/15-main/passphrase'
+    stopped = FakeHost(paths=['/run/systemd/system', '/lib/systemd/system/postgresql@.service'],
+                       programs=['systemd-creds'])
+    assert tp.select_store(stopped, DEBIAN, 'auto').unit == 'postgresql@15-main.service'
+    assert tp.select_store(host, DEBIAN, 'file').kind == 'file'
+
+
+def test_the_file_store_is_chosen_with_its_reason():
+    patroni = {'/var/lib/postgresql/15/main/postmaster.pid': b'4242\n',
+               '/proc/4242/cgroup': b'0::/system.slice/patroni.service\n'}
+    cases = [
+        (FakeHost(), 'systemd is not the service manager of this host'),
+        (FakeHost(paths=['/run/systemd/system']), 'systemd-creds is not installed (it comes with systemd 250 and later)'),
+        (FakeHost(paths=['/run/systemd/system'], programs=['systemd-creds']), 'the server runs under no systemd unit'),
+        (FakeHost(paths=['/run/systemd/system'], programs=['systemd-creds'], files=patroni),
+         'the server runs under patroni.service, whose restarts pgsec.hardening leaves to its owner'),
+    ]
+    for host, reason in cases:
+        store = tp.select_store(host, dict(DEBIAN, layout='pgdata'), 'auto')
+        assert (store.kind, store.reason, store.path) == ('file', reason, '/etc/pgsec/passphrase/15-main')
+    with pytest.raises(tp.StoreError) as caught:
+        tp.select_store(FakeHost(), DEBIAN, 'vault')
+    assert str(caught.value) == "pgsec_tls_passphrase_store: 'vault' is not one of auto, systemd-creds, file"
+
+
+def test_the_drop_in_hands_the_passphrase_to_the_server_user_only():
+    text = tp.dropin_text('postgresql@15-main.service', '/etc/credstore.encrypted/pgsec-tls-15-main.cred',
+                          '/run/pgsec-tls/15-main/passphrase', 'postgres', 'postgres')
+    assert 'LoadCredentialEncrypted=pgsec-tls-passphrase:/etc/credstore.encrypted/pgsec-tls-15-main.cred\n' in text
+    assert ('ExecStartPre=+/usr/bin/install -o postgres -g postgres -m 0400 %d/pgsec-tls-passphrase '
+            '/run/pgsec-tls/15-main/passphrase\n') in text
+    assert 'ExecStopPost=+/bin/rm -f /run/pgsec-tls/15-main/passphrase\n' in text
+    assert tp.store_name('/var/lib/pgsql/18/data') == 'var-lib-pgsql-18-data' and tp.store_name('15/main') == '15-main'
 
 
 def test_given_encrypted_key_is_kept(place, pki):
