@@ -18,6 +18,7 @@ import os
 import posixpath
 import pwd
 import re
+import shlex
 import stat as stat_module
 
 from ansible_collections.pgsec.hardening.plugins.module_utils.addresses import parse_ip_addresses, parse_ip_routes
@@ -600,7 +601,27 @@ class ClusterFacts(object):
                                     key['path'] if key and key['exists'] else None,
                                     ca['path'] if ca and ca['exists'] else None)
             tls.update(inspected)
+        tls['passphrase_source'] = self._passphrase_source(settings)
         return tls
+
+    def _passphrase_source(self, settings):
+        """What ssl_passphrase_command reads, when it prints one file: {path, file (stat)}; None without a command."""
+        command = ((settings.get('ssl_passphrase_command') or {}).get('value') or '').strip()
+        if not command:
+            return None
+        path = passphrase_file_of(command)
+        return {'path': path, 'file': (self.io.stat(path) or missing(path)) if path else None}
+
+
+def passphrase_file_of(command):
+    """The file an ssl_passphrase_command of the form "cat FILE" prints (PostgreSQL's "%%" undone), else None."""
+    try:
+        words = shlex.split(command.replace('%%', '%'))
+    except ValueError:
+        return None
+    if len(words) == 2 and posixpath.basename(words[0]) == 'cat' and words[1].startswith('/'):
+        return posixpath.normpath(words[1])
+    return None
 
 
 # ---------------------------------------------------------------------------- host

@@ -9,7 +9,7 @@ __metaclass__ = type
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.pgsec.hardening.plugins.module_utils.config_change import cluster_identity
-from ansible_collections.pgsec.hardening.plugins.module_utils.tls_renewal import hook_entries
+from ansible_collections.pgsec.hardening.plugins.module_utils.tls_renewal import HOOK
 from ansible_collections.pgsec.hardening.plugins.module_utils.tls_material import (
     MaterialError,
     MaterialIO,
@@ -49,7 +49,7 @@ def run(module):
     options = dict((name, params[name]) for name in OPTIONS)
     try:
         result = place_material(run_command, io, params['cluster'], options, check_mode=module.check_mode,
-                                diff=module._diff, more_entries=hook_entries)
+                                diff=module._diff, hook=HOOK)
     except MaterialError as exc:
         module.fail_json(msg=exc.headline or '%s: TLS material refused: %s' % (cluster_id, '; '.join(exc.errors)),
                          errors=exc.errors, certificate=exc.certificate)

@@ -727,14 +727,14 @@ def _inside(path, directory):
 
 
 def place_material(run, io, cluster, options, check_mode=False, diff=False, now=None, openssl='openssl',
-                   more_entries=None):
+                   hook=None):
     """Validate the material in a private staging directory, then place it (unless check_mode).
 
     options: {directory, cert, key, ca, crl, key_passphrase, passphrase_store, names, warn_days, dh_params,
     key_owner}. Returns {changed, directory, files, settings, certificate, passphrase_store,
     service_restart_required, warnings, diff?}; raises MaterialError before anything on the host changed.
-    more_entries(io, cluster, directory, entries, options, store): further files to place with these
-    (tls_renewal.hook_entries).
+    hook: the renewal hook (tls_renewal.HOOK): .entries(io, cluster, directory, entries, options, store), its
+    files to place with these; .renewed_fingerprint(io, cluster), the certificate it last put in place.
     """
     problem = ssl_build_problem(cluster)
     if problem:
@@ -764,7 +764,9 @@ def place_material(run, io, cluster, options, check_mode=False, diff=False, now=
         validation = validate_material(run, staged, expect, now, openssl)
         if validation['errors']:
             raise MaterialError(validation['errors'], validation['certificate'])
-        renewed = _renewed_on_host(run, io, directory, stage, staged, expect, validation, now, openssl)
+        recorded = hook.renewed_fingerprint(io, cluster) if hook is not None else None
+        renewed = recorded and _renewed_on_host(run, io, directory, stage, staged, expect, validation, recorded, now,
+                                                openssl)
         if renewed:
             material['cert'], material['key'] = renewed['cert'], renewed['key']
             staged, validation = renewed['staged'], renewed['validation']
@@ -782,8 +784,8 @@ def place_material(run, io, cluster, options, check_mode=False, diff=False, now=
         entries.append(absent_entry(io, 'passphrase', posixpath.join(directory, OLD_PASSPHRASE_FILE)))
         store_entries = _store_entries(run, io, cluster, store, passphrase, owners, stage)
         entries = [entry for entry in entries + store_entries if entry is not None]
-        if more_entries is not None:
-            entries += more_entries(io, cluster, directory, entries, options, store)
+        if hook is not None:
+            entries += hook.entries(io, cluster, directory, entries, options, store)
         target = plan_directory(io, directory, owners)
         unit_changed = any(entry['changed'] for entry in entries if entry['name'] in ('credential', 'dropin'))
         result = {'changed': target['changed'] or any(entry['changed'] for entry in entries), 'directory': directory,
@@ -810,9 +812,10 @@ def place_material(run, io, cluster, options, check_mode=False, diff=False, now=
         io.remove_tree(stage)
 
 
-def _renewed_on_host(run, io, directory, stage, staged, expect, validation, now, openssl):
-    """The pair on the host when it was renewed there (pgsec-tls-renew): it passes every check and outlives
-    the given certificate, so a converge never puts an older certificate back. None otherwise."""
+def _renewed_on_host(run, io, directory, stage, staged, expect, validation, recorded, now, openssl):
+    """The pair on the host when pgsec-tls-renew placed it (its certificate has the ``recorded`` fingerprint),
+    it passes every check and it outlives the given certificate, so that a converge never puts an older
+    certificate back. None otherwise."""
     paths = {'cert': posixpath.join(directory, 'server.crt'), 'key': posixpath.join(directory, 'server.key')}
     texts = {}
     for name, path in paths.items():
@@ -829,8 +832,8 @@ def _renewed_on_host(run, io, directory, stage, staged, expect, validation, now,
         io.write_private(host_staged[name], texts[name].encode('utf-8'))
     checked = validate_material(run, host_staged, expect, now, openssl)
     host = checked['certificate'] or {}
-    if checked['errors'] or not host.get('not_after') or not given.get('not_after') \
-            or host['not_after'] <= given['not_after']:
+    if checked['errors'] or host.get('sha256_fingerprint') != recorded or not host.get('not_after') \
+            or not given.get('not_after') or host['not_after'] <= given['not_after']:
         return None
     return {'cert': texts['cert'], 'key': texts['key'], 'staged': host_staged, 'validation': checked,
             'warning': '%s holds a certificate renewed on the host (%s, until %s) that passes every check and '

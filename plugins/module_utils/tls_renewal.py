@@ -45,9 +45,10 @@ def config_path(io, cluster_id):
     return io.host_path(posixpath.join(CONFIG_DIR, tls_passphrase.store_name(cluster_id) + '.json'))
 
 
-def hook_config(cluster, directory, files, names, warn_days, store):
+def hook_config(cluster, directory, files, names, warn_days, store, record):
     """The JSON the hook reads for one cluster: paths and checks, never a secret."""
-    config = {'cluster': cluster.get('id'), 'data_directory': cluster.get('data_directory'), 'directory': directory,
+    config = {'cluster': cluster.get('id'), 'record': record, 'data_directory': cluster.get('data_directory'),
+              'directory': directory,
               'cert': files['cert'], 'key': files['key'], 'ca': files.get('ca'), 'crl': files.get('crl'),
               'names': list(names or []), 'warn_days': warn_days,
               'passphrase_store': {'kind': store.kind, 'path': store.path} if store else None}
@@ -61,7 +62,8 @@ def build_hook(read_source):
     parts = PACKAGE.split('.')
     members = [('/'.join(parts[:depth]) + '/__init__.py', b'') for depth in range(1, len(parts) + 1)]
     members += [('/'.join(parts) + '/%s.py' % name, read_source(name)) for name in HOOK_MODULES]
-    members.append(('__main__.py', ('from %s.tls_renewal import main\nmain()\n' % PACKAGE).encode('utf-8')))
+    members.append(('__main__.py', ('import sys\nfrom %s.tls_renewal import main\nsys.exit(main())\n'
+                                    % PACKAGE).encode('utf-8')))
     with zipfile.ZipFile(buffer, 'w', zipfile.ZIP_DEFLATED) as archive:
         for name, data in members:
             info = zipfile.ZipInfo(name, date_time=(1980, 1, 1, 0, 0, 0))
@@ -78,7 +80,8 @@ def hook_entries(io, cluster, directory, entries, options, store):
         return [entry for entry in [tls_material.absent_entry(io, 'renew_config', cluster_config)] if entry]
     files = dict((entry['name'], entry['path']) for entry in entries
                  if entry['state'] == 'present' and entry['name'] in ('cert', 'key', 'ca', 'crl'))
-    config = hook_config(cluster, directory, files, options.get('names'), options.get('warn_days'), store)
+    config = hook_config(cluster, directory, files, options.get('names'), options.get('warn_days'), store,
+                         record_path(io, cluster.get('id')))
     hook = io.host_path(HOOK_PATH)
     wanted = (('renew_hook', hook, build_hook(module_source), (0, 0, 0o755, 'root', 'root'),
                (posixpath.dirname(hook), 0, 0, 0o755)),
@@ -93,13 +96,40 @@ def hook_entries(io, cluster, directory, entries, options, store):
     return result
 
 
+def record_path(io, cluster_id):
+    """Where the hook notes the fingerprint of the certificate it put in place."""
+    return io.host_path(posixpath.join(CONFIG_DIR, tls_passphrase.store_name(cluster_id) + '.renewed'))
+
+
+def renewed_fingerprint(io, cluster):
+    data = io.read(record_path(io, cluster.get('id')))
+    if not data:
+        return None
+    return data.decode('utf-8', 'replace').strip() or None
+
+
+class _Hook(object):
+    """What postgresql_access_tls asks of the hook (tls_material.place_material's ``hook``)."""
+
+    entries = staticmethod(hook_entries)
+    renewed_fingerprint = staticmethod(renewed_fingerprint)
+
+
+HOOK = _Hook()
+
+
 def module_source(name):
     """The source of one of these module_utils, from the module's payload or the installed collection."""
-    import pkgutil
-    data = pkgutil.get_data(PACKAGE, name + '.py')
-    if data is None:
-        raise IOError('the source of %s.%s cannot be read' % (PACKAGE, name))
-    return data
+    import importlib
+    module = importlib.import_module('%s.%s' % (PACKAGE, name))
+    path = getattr(module, '__file__', None) or ''
+    loader = getattr(module, '__loader__', None)
+    if os.path.isfile(path):
+        with open(path, 'rb') as handle:
+            return handle.read()
+    if loader is not None and hasattr(loader, 'get_data'):
+        return loader.get_data(path)  # a zip payload (AnsiballZ)
+    raise IOError('the source of %s.%s cannot be read' % (PACKAGE, name))
 
 
 def _run(argv, env=None, data=None):
@@ -196,7 +226,10 @@ def renew(config, cert_path, key_path, run=_run, reload_wait=10.0, openssl='open
             if rc != 0:
                 raise RenewalError('%s: the new key could not be encrypted: %s' % (cluster, tls_material.safe_error_text(err)))
             key_data = material_io.read(encrypted)
-        return _swap(config, cert.encode('utf-8'), key_data, run, reload_wait, openssl, validation['warnings'])
+        message = _swap(config, cert.encode('utf-8'), key_data, run, reload_wait, openssl, validation['warnings'])
+        write_file(None, config['record'],
+                   (validation['certificate'] or {}).get('sha256_fingerprint', '') + '\n', mode=0o600, uid=0, gid=0)
+        return message
     finally:
         material_io.remove_tree(stage)
 
@@ -235,6 +268,7 @@ def _swap(config, cert_data, key_data, run, reload_wait, openssl, warnings):
 
 
 def main(argv=None):
+    """The command line; returns the exit status (0 served, 1 refused or not taken, 2 unknown cluster)."""
     parser = argparse.ArgumentParser(prog='pgsec-tls-renew', description='Put a renewed certificate and key in place '
                                      'for a cluster hardened by pgsec.hardening, after the checks the collection makes.')
     parser.add_argument('--cluster', required=True, help='the cluster id, e.g. 15/main')
@@ -249,10 +283,11 @@ def main(argv=None):
         known = sorted(name[:-5] for name in os.listdir(CONFIG_DIR)) if os.path.isdir(CONFIG_DIR) else []
         sys.stderr.write('pgsec-tls-renew: no configuration for cluster %s (%s); known: %s\n'
                          % (args.cluster, exc, ', '.join(known) or 'none'))
-        sys.exit(2)
+        return 2
     try:
         message = renew(config, args.cert, args.key)
     except (RenewalError, IOError, OSError) as exc:
         sys.stderr.write('pgsec-tls-renew: %s\n' % exc)
-        sys.exit(1)
+        return 1
     sys.stdout.write('pgsec-tls-renew: %s\n' % message)
+    return 0

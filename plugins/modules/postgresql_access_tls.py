@@ -110,6 +110,18 @@ options:
     type: str
     choices: [server, root]
     default: server
+  renew_hook:
+    description:
+      - Install C(/usr/local/sbin/pgsec-tls-renew) and this cluster's C(/etc/pgsec/tls-renew/NAME.json), the hook
+        a certificate renewer on the host calls (certbot C(--deploy-hook), certmonger C(-C), a Vault agent
+        template's C(command)) with C(--cluster ID --cert FILE --key FILE).
+      - The hook checks the new pair as this module does, encrypts the key with the stored passphrase, puts the
+        pair in place, reloads the server and reads back the certificate it serves. A pair that fails a check,
+        or that the server does not take, leaves the old pair served; the hook then exits with status 1 and says why.
+      - A pair renewed on the host that passes every check and outlives O(cert) is kept by later runs, with a warning.
+      - V(false) removes this cluster's hook configuration.
+    type: bool
+    default: true
   backup:
     description:
       - Keep a timestamped copy of every file before replacing it.

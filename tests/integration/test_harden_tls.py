@@ -229,33 +229,6 @@ def test_postgresql_18_names_are_accepted_by_the_server(lab_hosts, tmp_path):
     lab_hosts.playbook(str(play))
 
 
-def test_a_passphrase_protected_key_is_unlocked_by_the_passphrase_command(lab_hosts, tmp_path):
-    """pg2 (the package's defaults): the key is stored encrypted; reload and rotation keep working; -vvv shows no secret."""
-    host, client = lab_hosts.hosts["pg2"], lab_hosts.clients["allowed"]
-    passphrase = "correct horse battery staple 42"
-    path = write(tmp_path / "passphrase.yml", policy(tmp_path, pgsec_tls_key_passphrase=passphrase))
-    try:
-        proc = lab_hosts.playbook("pgsec.hardening.harden", "-l", "pg2", "-e", f"@{path}", "-vvv")
-        assert passphrase not in proc.stdout + proc.stderr
-        assert "PRIVATE KEY-----" not in proc.stdout + proc.stderr
-        key_header = host.ssh("head -1 /etc/postgresql/15/main/pgsec-tls/server.key").stdout.strip()
-        assert key_header == "-----BEGIN ENCRYPTED PRIVATE KEY-----"
-        assert host.ssh("stat -c '%a %U' /etc/postgresql/15/main/pgsec-tls/passphrase").stdout.strip() == "400 postgres"
-        assert host.psql("show ssl_passphrase_command_supports_reload") == "on"
-        assert "/pgsec-tls/passphrase" in host.psql("show ssl_passphrase_command")
-        ca = tmp_path / "ca" / "ca.crt"
-        assert psql_from(client, host, lab_hosts.postgres_password, ca).returncode == 0
-        before = start_time(host)
-        (tmp_path / "ca" / "pg2.crt").unlink()  # rotate: a reload must unlock the key again
-        lab_hosts.playbook("pgsec.hardening.harden", "-l", "pg2", "-e", f"@{path}")
-        assert start_time(host) == before
-        assert psql_from(client, host, lab_hosts.postgres_password, ca).returncode == 0
-        second = lab_hosts.playbook("pgsec.hardening.harden", "-l", "pg2", "-e", f"@{path}")
-        assert changed_count(second.stdout, "pg2") == 0
-    finally:
-        lab("reset", "pg2")
-
-
 def test_a_fully_hardened_host_shows_none_of_the_planted_items(lab_hosts, tls, tmp_path):
     """The insecure profile's items (listen '*', socket 0777, ssl off, 0.0.0.0/0 in pg_hba, no firewall) all pass."""
     import json

@@ -6,6 +6,8 @@
 from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
+import posixpath
+
 from ansible_collections.pgsec.hardening.plugins.module_utils.access_policy.model import CIS, CIS_TLS13_CIPHERS, CIS_TLS_CIPHERS, MissingFacts
 from ansible_collections.pgsec.hardening.plugins.module_utils.access_policy.ciphers import _cipher_elements, _SEVERE_CIPHER_CLASSES
 from ansible_collections.pgsec.hardening.plugins.module_utils.access_policy.ciphers import _tls_rank, WEAK_CIPHER_CLASSES, weak_cipher_classes
@@ -299,3 +301,51 @@ def _check_tls_key_passphrase(ctx):
         return _outcome('pass', 'ssl_passphrase_command', expected, actual)
     return _outcome('manual', 'ssl_passphrase_command', expected,
                     actual + ' (not required by the baseline profile)', 'info')
+
+
+def _inside(path, directory):
+    path, directory = path.rstrip('/'), (directory or '').rstrip('/')
+    return bool(directory) and (path == directory or path.startswith(directory + '/'))
+
+
+@CONTROLS.check(
+    'tls.passphrase_store', 'cluster', 'high', 'The key passphrase is not stored next to the key',
+    CIS + ' 6.8',
+    'Keep the passphrase where no copy of the key, configuration or data directory reaches it: systemd encrypted '
+    'credentials (pgsec_tls_passphrase_store: systemd-creds) or a root-owned file outside those directories, '
+    'printed by ssl_passphrase_command.')
+def _check_tls_passphrase_store(ctx):
+    expected = 'outside the key, configuration and data directories (systemd credentials, or a root-owned file)'
+    skipped = _tls_na(ctx, 'ssl_passphrase_command', expected)
+    if skipped:
+        return skipped
+    ctx.setting('ssl_passphrase_command')
+    if not (ctx.value('ssl_passphrase_command', '') or '').strip():
+        return _outcome('pass', 'ssl_passphrase_command', expected, 'no ssl_passphrase_command: no passphrase is stored')
+    source = ctx.tls.get('passphrase_source') or {}
+    path, stat = source.get('path'), source.get('file') or {}
+    if not path:
+        return _outcome('manual', 'ssl_passphrase_command', expected,
+                        'ssl_passphrase_command runs a program, not "cat FILE": where it keeps the passphrase '
+                        'is not visible from here', 'info')
+    if not stat.get('exists'):
+        return _outcome('fail', path, expected,
+                        '%s does not exist: the server cannot unlock its key at the next start' % path, 'high')
+    directories = (('key', posixpath.dirname(ctx.value('ssl_key_file', '') or '')),
+                   ('configuration', posixpath.dirname(ctx.cluster.get('config_file') or '')),
+                   ('data', ctx.cluster.get('data_directory')))
+    for label, directory in directories:
+        if _inside(path, directory):
+            return _outcome('fail', path, expected,
+                            '%s lies in the %s directory %s: a copy of it carries the key and its passphrase '
+                            'together' % (path, label, directory), 'high')
+    mode = _mode_int(stat.get('mode')) or 0
+    actual = '%s %s:%s %04o' % (path, stat.get('owner'), stat.get('group'), mode)
+    if mode & 0o007:
+        return _outcome('fail', path, expected, actual + ': every local user can read the passphrase', 'high')
+    if path.startswith('/run/'):
+        return _outcome('pass', path, expected, actual + ': in memory, handed over when the service starts')
+    if stat.get('owner') != 'root':
+        return _outcome('fail', path, expected,
+                        actual + ': not root-owned, so the server user (or whoever acts as it) can rewrite it', 'low')
+    return _outcome('pass', path, expected, actual + ': root-owned, outside the key, configuration and data directories')

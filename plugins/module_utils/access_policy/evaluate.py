@@ -35,7 +35,8 @@ _SUBJECT_OF = {
     'listen.auto_conf_override': 'postgresql.auto.conf', 'socket.permissions': 'unix_socket_permissions',
     'socket.files': 'Unix socket files', 'socket.directories': 'unix_socket_directories', 'tls.enabled': 'ssl',
     'tls.min_protocol': 'ssl_min_protocol_version', 'tls.ciphers': 'ssl_ciphers', 'tls.certificate': 'ssl_cert_file',
-    'tls.key_file': 'ssl_key_file', 'tls.key_passphrase': 'ssl_passphrase_command', 'facts.complete': 'facts',
+    'tls.key_file': 'ssl_key_file', 'tls.key_passphrase': 'ssl_passphrase_command',
+    'tls.passphrase_store': 'ssl_passphrase_command', 'facts.complete': 'facts',
     'firewall.active': 'host firewall',
 }
 

@@ -61,7 +61,7 @@ CIS_MAPPING = (
      ('pgsec_tls_enabled', 'pgsec_tls_key_passphrase', 'pgsec_tls_generate'),
      'TLS forced on (pgsec_tls_enabled: false refused); pgsec_tls_key_passphrase required, or generated '
      'with pgsec_tls_generate; only hostssl client lines, hostnossl rejected',
-     ('tls.enabled', 'hba.ssl_required', 'tls.key_passphrase')),
+     ('tls.enabled', 'hba.ssl_required', 'tls.key_passphrase', 'tls.passphrase_store')),
     ('6.9', 'ssl_min_protocol_version = TLSv1.3',
      ('pgsec_tls_min_protocol_version',),
      'TLSv1.3 forced; another pgsec_tls_min_protocol_version is refused',

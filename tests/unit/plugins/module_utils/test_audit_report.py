@@ -220,7 +220,7 @@ def test_markdown_report():
     hosts['pg4'] = {'unreachable': 'ssh: connect to host pg4 port 22: No route to host'}
     text = audit_report.to_markdown(summary_of(hosts), hosts)
     assert text.startswith('# PostgreSQL access audit\n')
-    assert '| pg1 | DRIFT | 16 | 0 | 8 | 8 | high |' in text  # live, md5 and loaded: not in the recorded facts
+    assert '| pg1 | DRIFT | 16 | 0 | 8 | 9 | high |' in text  # live, md5 and loaded: not in the recorded facts
     assert '| pg4 | UNREACHABLE | 0 | 0 | 0 | 0 | - | - |' in text
     assert '- pg4 (unreachable): ssh: connect to host pg4 port 22: No route to host' in text
     sections = re.findall(r'^#{2,4} .*$', text, re.M)

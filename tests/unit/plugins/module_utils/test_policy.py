@@ -18,13 +18,14 @@ import json
 import pytest
 
 from ansible_collections.pgsec.hardening.plugins.module_utils import policy
+from ansible_collections.pgsec.hardening.plugins.module_utils.access_facts import passphrase_file_of
 from ansible_collections.pgsec.hardening.plugins.module_utils.pg_hba import parse_hba_text
 from ansible_collections.pgsec.hardening.tests.unit.plugins.module_utils.fixture_files import read_fixture
 
 CLUSTER_CONTROLS = (
     'facts.complete', 'listen.not_wildcard', 'listen.within_policy', 'listen.auto_conf_override',
     'socket.permissions', 'socket.files', 'socket.directories', 'tls.enabled', 'tls.min_protocol', 'tls.ciphers',
-    'tls.certificate', 'tls.key_file', 'tls.key_passphrase', 'hba.valid', 'hba.ssl_required',
+    'tls.certificate', 'tls.key_file', 'tls.key_passphrase', 'tls.passphrase_store', 'hba.valid', 'hba.ssl_required',
     'hba.no_all_addresses', 'hba.range_size', 'hba.sources_within_policy', 'hba.auth_method',
     'hba.specific_targets', 'hba.no_remote_superuser', 'hba.localhost_tcp', 'hba.reject_unmatched',
     'live.clients_covered', 'auth.md5_secrets', 'config.loaded',
@@ -104,7 +105,10 @@ def secure_facts(hba=SECURE_HBA):
     set_setting(cluster, 'unix_socket_group', 'pgclients')
     set_setting(cluster, 'ssl_min_protocol_version', 'TLSv1.3')
     set_setting(cluster, 'ssl_ciphers', policy.CIS_DEFAULT_TLS_CIPHERS)
-    set_setting(cluster, 'ssl_passphrase_command', '/usr/local/sbin/pg-key-passphrase')
+    set_setting(cluster, 'ssl_passphrase_command', '/bin/cat /run/pgsec-tls/15-main/passphrase')
+    cluster['tls']['passphrase_source'] = {'path': '/run/pgsec-tls/15-main/passphrase', 'file': {
+        'path': '/run/pgsec-tls/15-main/passphrase', 'exists': True, 'type': 'file', 'owner': 'postgres',
+        'group': 'postgres', 'uid': 101, 'gid': 103, 'mode': '0400'}}
     cluster['listeners']['tcp'] = [{'address': '198.18.1.12', 'family': 'inet', 'inode': 1, 'path': None,
                                     'port': 5432, 'uid': 101, 'wildcard': False}]
     cluster['listeners']['unix'][0]['stat'].update(mode='0770', group='pgclients')
@@ -709,11 +713,50 @@ def test_key_passphrase():
     assert check(facts, 'tls.key_passphrase', profile='cis')['status'] == 'pass'
     item = check(facts, 'tls.key_passphrase', profile='baseline')
     assert (item['status'], item['severity']) == ('manual', 'info')
-    assert '/usr/local/sbin' not in item['actual'] and 'value hidden' in item['actual']
+    assert '/run/pgsec-tls' not in item['actual'] and 'value hidden' in item['actual']
     set_setting(cluster_of(facts), 'ssl_passphrase_command', '')
     for profile in ('baseline', 'cis'):  # an encrypted key without a command cannot be loaded unattended
         item = check(facts, 'tls.key_passphrase', profile=profile)
         assert (item['status'], item['severity']) == ('fail', 'medium')
+
+
+def test_passphrase_store():
+    facts = secure_facts()
+    item = check(facts, 'tls.passphrase_store')
+    assert item['status'] == 'pass' and 'in memory' in item['actual']
+    source = cluster_of(facts)['tls']['passphrase_source']
+
+    def stored(path, owner='root', mode='0440', exists=True):
+        set_setting(cluster_of(facts), 'ssl_passphrase_command', '/bin/cat ' + path)
+        source.update(path=path, file={'path': path, 'exists': exists, 'type': 'file', 'owner': owner,
+                                       'group': 'postgres', 'mode': mode})
+        return check(facts, 'tls.passphrase_store')
+
+    # Where older releases kept it: beside the key, inside the configuration directory.
+    item = stored('/etc/postgresql/15/main/pgsec-tls/passphrase', owner='postgres', mode='0400')
+    assert (item['status'], item['severity']) == ('fail', 'high')
+    assert 'lies in the configuration directory /etc/postgresql/15/main: a copy of it carries' in item['actual']
+    assert 'data directory' in stored('/var/lib/postgresql/15/main/pass')['actual']
+    assert stored('/etc/pgsec/passphrase/15-main')['status'] == 'pass'
+    item = stored('/etc/pgsec/passphrase/15-main', owner='postgres', mode='0400')
+    assert (item['status'], item['severity']) == ('fail', 'low')
+    assert (stored('/srv/pass', mode='0444')['severity']) == 'high'
+    item = stored('/srv/gone', exists=False)
+    assert item['status'] == 'fail' and 'cannot unlock its key at the next start' in item['actual']
+    set_setting(cluster_of(facts), 'ssl_passphrase_command', '/usr/local/sbin/vault-passphrase')
+    source.update(path=None, file=None)
+    assert (check(facts, 'tls.passphrase_store')['status'], check(facts, 'tls.passphrase_store')['severity']) == \
+        ('manual', 'info')
+    set_setting(cluster_of(facts), 'ssl_passphrase_command', '')
+    assert check(facts, 'tls.passphrase_store')['status'] == 'pass'
+
+
+def test_the_file_a_passphrase_command_prints():
+    assert passphrase_file_of('/bin/cat /run/pgsec-tls/15-main/passphrase') == '/run/pgsec-tls/15-main/passphrase'
+    assert passphrase_file_of("cat '/srv/my tls/50%%/p'") == '/srv/my tls/50%/p'
+    for command in ('/usr/local/sbin/get-pass', 'cat relative/path', 'echo hunter2', 'cat "unbalanced',
+                    'sh -c "cat /x"'):
+        assert passphrase_file_of(command) is None, command
 
 
 def test_key_passphrase_cis_unencrypted_key():

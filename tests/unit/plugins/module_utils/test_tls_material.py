@@ -17,6 +17,7 @@ import pytest
 
 from ansible_collections.pgsec.hardening.plugins.module_utils import tls_material as tm
 from ansible_collections.pgsec.hardening.plugins.module_utils import tls_passphrase as tp
+from ansible_collections.pgsec.hardening.plugins.module_utils import tls_renewal as tr
 
 pytestmark = pytest.mark.skipif(shutil.which('openssl') is None, reason='needs the openssl command')
 
@@ -615,3 +616,77 @@ def test_server_without_ssl(place):
 def test_key_owned_by_root(place):
     result = place(key_owner='root')
     assert result['files']['key']['owner'] == 'root' and mode_of(result['files']['key']['path']) == '0640'
+
+
+# ---------------------------------------------------------------------------- renewal hook
+
+def test_the_renewal_hook_is_one_reproducible_zip_application_that_runs(tmp_path):
+    first = tr.build_hook(tr.module_source)
+    assert first == tr.build_hook(tr.module_source) and first.startswith(b'#!/usr/bin/python3\n')
+    hook = tmp_path / 'pgsec-tls-renew'
+    hook.write_bytes(first)
+    proc = subprocess.run(['python3', str(hook), '--help'], capture_output=True, text=True, check=False,
+                          env={'PATH': os.environ['PATH']})  # no ansible, no collection on the path
+    assert proc.returncode == 0 and proc.stdout.startswith('usage: pgsec-tls-renew'), proc.stderr
+
+
+@pytest.fixture
+def renewal(pki, tmp_path):
+    """A placed pair, and the hook's configuration for it (no server runs: no postmaster.pid)."""
+    tls = tmp_path / 'tls'
+    tls.mkdir()
+    for name, source in (('server.crt', 'server.crt'), ('server.key', 'server.key'), ('ca.crt', 'ca.crt')):
+        shutil.copy(pki.path(source), str(tls / name))
+    (tmp_path / 'data').mkdir()
+    return {'cluster': '15/main', 'record': str(tmp_path / '15-main.renewed'), 'data_directory': str(tmp_path / 'data'),
+            'directory': str(tls), 'cert': str(tls / 'server.crt'), 'key': str(tls / 'server.key'),
+            'ca': str(tls / 'ca.crt'), 'crl': None, 'names': ['pg1.example'], 'warn_days': 30, 'passphrase_store': None}
+
+
+def test_the_hook_refuses_a_key_that_does_not_match_and_keeps_the_old_pair(pki, renewal):
+    before = read(renewal['cert']), read(renewal['key'])
+    with pytest.raises(tr.RenewalError) as caught:
+        tr.renew(renewal, pki.path('soon.crt'), pki.path('stranger.key'))
+    assert str(caught.value) == ('15/main: the new pair was refused, the old one stays served: the new key (--key) '
+                                 'does not match the new certificate (--cert) (CN=pg1.example)')
+    assert (read(renewal['cert']), read(renewal['key'])) == before and not os.path.exists(renewal['record'])
+    with pytest.raises(tr.RenewalError) as caught:
+        tr.renew(renewal, pki.path('foreign.crt'), pki.path('server.key'))
+    assert 'the placed CA' in str(caught.value) and read(renewal['cert']) == before[0]
+
+
+def test_the_hook_places_a_good_pair_with_the_old_ownership_and_records_it(pki, renewal):
+    os.chmod(renewal['key'], 0o600)
+    message = tr.renew(renewal, pki.path('soon.crt'), pki.path('server.key'))
+    assert message == '15/main: the new pair is in place; the server is not running and reads it when it starts'
+    assert read(renewal['cert']) == read(pki.path('soon.crt')) and mode_of(renewal['key']) == '0600'
+    fingerprint = read(renewal['record']).strip()
+    assert len(fingerprint.split(':')) == 32 and mode_of(renewal['record']) == '0600'
+
+
+def test_a_converge_keeps_only_the_pair_the_hook_placed_when_it_outlives_the_given_one(place, pki):
+    place(cert=read(pki.path('soon.crt')))
+
+    class Recorded(object):
+        fingerprint = None
+
+        def entries(self, *_args):
+            return []
+
+        def renewed_fingerprint(self, _io, _cluster):
+            return self.fingerprint
+
+    hook = Recorded()
+    run = Openssl()
+    material = {'cert': read(pki.path('server.crt')), 'key': read(pki.path('server.key')),
+                'ca': read(pki.path('ca.crt')), 'names': ['pg1.example']}
+    io = tm.MaterialIO(root=str(place.host))
+    cert_path = os.path.join(place.directory, 'server.crt')
+    # Not recorded by the hook: the given certificate wins, even though it ends later.
+    replaced = tm.place_material(run, io, place.cluster, material, hook=hook)
+    assert replaced['files']['cert']['changed'] and read(cert_path) == read(pki.path('server.crt'))
+    # Recorded and outliving the given one (soon.crt given, server.crt on the host): kept, with a warning.
+    hook.fingerprint = replaced['certificate']['sha256_fingerprint']
+    kept = tm.place_material(run, io, place.cluster, dict(material, cert=read(pki.path('soon.crt'))), hook=hook)
+    assert not kept['changed'] and read(cert_path) == read(pki.path('server.crt'))
+    assert any('renewed on the host' in warning for warning in kept['warnings'])
