@@ -844,7 +844,8 @@ def _renewed_on_host(run, io, directory, stage, staged, expect, validation, reco
 def _store_entries(run, io, cluster, store, passphrase, owners, stage):
     """The files of the passphrase store, and the removal of the other store's files."""
     name = tls_passphrase.store_name(cluster.get('id'))
-    credential = tls_passphrase.CredentialStore(io, name, store.unit if store and store.unit else None)
+    unit = store.unit if store is not None and store.unit else tls_passphrase.cluster_unit(io, cluster)
+    credential = tls_passphrase.CredentialStore(io, name, unit)
     plain = tls_passphrase.FileStore(io, name, None)
     uid, gid, _mode, server_user, group = owners['key']
     root_group = (0, owners['directory'][1], 0o440, 'root', owners['directory'][4])
@@ -871,7 +872,7 @@ def _store_entries(run, io, cluster, store, passphrase, owners, stage):
         entries.append(present_entry('dropin', store.dropin_path, (0, 0, 0o644, 'root', 'root'),
                                      None if current == text else text, existing, current,
                                      parent=(posixpath.dirname(store.dropin_path), 0, 0, 0o755)))
-    elif credential.unit:
+    elif credential.unit:  # a drop-in without its credential would keep the service from starting
         entries.append(absent_entry(io, 'dropin', credential.dropin_path))
     if store is None or store.kind != 'systemd-creds':
         entries.append(absent_entry(io, 'credential', credential.path))

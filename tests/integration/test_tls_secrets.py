@@ -141,3 +141,16 @@ def test_a_renewal_by_an_outside_tool_is_served_after_the_hook(lab_hosts, secret
     assert changed_count(again.stdout, HOST) == 0
     assert "renewed on the host" in again.stdout + again.stderr
     assert served_fingerprint(client, host).split("=")[1] == wanted.split("=")[1]
+
+
+def test_without_a_passphrase_the_store_goes_and_the_server_still_starts(lab_hosts, secrets):
+    host = lab_hosts.hosts[HOST]
+    (secrets["tmp"] / "ca" / f"{HOST}.crt").unlink()  # a plain key needs a certificate of its own
+    path = write(secrets["tmp"] / "plain.yml", policy(secrets["tmp"]))
+    lab_hosts.playbook("pgsec.hardening.harden", "-l", HOST, "-e", f"@{path}")
+    assert host.psql("show ssl_passphrase_command") == ""
+    gone = host.ssh("ls /etc/systemd/system/postgresql@15-main.service.d/ /etc/credstore.encrypted/ 2>/dev/null; true")
+    assert "pgsec-tls" not in gone.stdout
+    lab("restart", HOST)  # a drop-in left without its credential would keep the unit from starting
+    host.ssh("for i in $(seq 60); do runuser -u postgres -- pg_isready -q && exit 0; sleep 0.5; done; exit 1")
+    assert connects(lab_hosts, secrets)
