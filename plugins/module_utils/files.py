@@ -31,6 +31,14 @@ def read_text(path):
         return None
 
 
+def is_within(path, directory):
+    """Whether path is directory or lies below it (both normalized; False when either is empty)."""
+    if not path or not directory:
+        return False
+    path, directory = os.path.normpath(path), os.path.normpath(directory)
+    return path == directory or path.startswith(directory.rstrip('/') + '/')
+
+
 def backup_copy(path):
     """A copy of path named like ansible's backups (path.PID.YYYY-MM-DD@HH:MM:SS~), same owner and mode."""
     backup = '%s.%s.%s' % (path, os.getpid(), time.strftime('%Y-%m-%d@%H:%M:%S~', time.localtime(time.time())))

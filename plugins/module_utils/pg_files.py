@@ -24,6 +24,25 @@ CONF_FILE_MAX_DEPTH = 10
 INCLUDE_DIRECTIVES = ('include', 'include_if_exists', 'include_dir')
 
 
+def parse_postmaster_pid(text):
+    """postmaster.pid as {pid, data_directory, start_time, port, socket_directory, listen, status}; None if unusable."""
+    if not text:
+        return None
+    lines = text.split('\n')
+    try:
+        pid = int(lines[0])
+    except ValueError:
+        return None
+
+    def line(number):
+        return lines[number].strip() if len(lines) > number else ''
+
+    port = line(3)
+    return {'pid': pid, 'data_directory': line(1), 'start_time': int(line(2)) if line(2).isdigit() else None,
+            'port': int(port) if port.isdigit() else None, 'socket_directory': line(4) or None,
+            'listen': line(5) or None, 'status': line(7) or None}
+
+
 def local_read_file(path):
     """Text of a file on the local disk (undecodable bytes replaced), None if missing."""
     try:

@@ -18,6 +18,7 @@ import re
 import time
 
 from ansible_collections.pgsec.hardening.plugins.module_utils.managed_config import same_value
+from ansible_collections.pgsec.hardening.plugins.module_utils.pg_files import parse_postmaster_pid
 from ansible_collections.pgsec.hardening.plugins.module_utils.psql import as_user, run_psql
 
 PID_FILE = 'postmaster.pid'
@@ -29,25 +30,6 @@ _UNIT = re.compile(r'^(?:0:|\d+:name=systemd):.*/([^/]+\.service)$', re.M)
 
 class ControlError(Exception):
     """Starting, stopping or querying the server failed; the message carries the server's words."""
-
-
-def parse_postmaster_pid(text):
-    """postmaster.pid as {pid, data_directory, start_time, port, socket_directory, listen, status}; None if unusable."""
-    if not text:
-        return None
-    lines = text.split('\n')
-    try:
-        pid = int(lines[0])
-    except ValueError:
-        return None
-
-    def line(number):
-        return lines[number].strip() if len(lines) > number else ''
-
-    port = line(3)
-    return {'pid': pid, 'data_directory': line(1), 'start_time': int(line(2)) if line(2).isdigit() else None,
-            'port': int(port) if port.isdigit() else None, 'socket_directory': line(4) or None,
-            'listen': line(5) or None, 'status': line(7) or None}
 
 
 def unit_from_cgroup(text):

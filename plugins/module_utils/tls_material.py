@@ -25,7 +25,7 @@ import stat as stat_module
 import tempfile
 
 from ansible_collections.pgsec.hardening.plugins.module_utils.addresses import format_ip, parse_ip
-from ansible_collections.pgsec.hardening.plugins.module_utils.files import backup_copy, write_file
+from ansible_collections.pgsec.hardening.plugins.module_utils.files import backup_copy, is_within, write_file
 from ansible_collections.pgsec.hardening.plugins.module_utils import tls_passphrase
 from ansible_collections.pgsec.hardening.plugins.module_utils.x509 import (
     CRL_DATES,
@@ -714,16 +714,9 @@ def default_directory(cluster):
         raise MaterialError(['cluster: missing config_file (pass an entry of ansible_facts.pgsec.clusters) '
                              'or set directory'])
     config_dir = posixpath.dirname(cluster['config_file'])
-    if _inside(config_dir, cluster.get('data_directory')):
+    if is_within(config_dir, cluster.get('data_directory')):
         return posixpath.join(tls_passphrase.TLS_DIR, tls_passphrase.store_name(cluster.get('id')))
     return posixpath.join(config_dir, DIRECTORY_NAME)
-
-
-def _inside(path, directory):
-    if not path or not directory:
-        return False
-    path, directory = posixpath.normpath(path), posixpath.normpath(directory)
-    return path == directory or path.startswith(directory.rstrip('/') + '/')
 
 
 def place_material(run, io, cluster, options, check_mode=False, diff=False, now=None, openssl='openssl',
@@ -743,7 +736,7 @@ def place_material(run, io, cluster, options, check_mode=False, diff=False, now=
     passphrase = options.get('key_passphrase') or None
     material = dict((name, normalize_pem(options.get(name))) for name in ('cert', 'key', 'ca', 'crl'))
     errors = check_pem(material)
-    if _inside(directory, cluster.get('data_directory')):
+    if is_within(directory, cluster.get('data_directory')):
         errors.append('pgsec_tls_directory: %r is inside the data directory %s: every base backup would carry '
                       'the key; choose a directory outside it' % (directory, cluster['data_directory']))
     if passphrase and ('\n' in passphrase or '\r' in passphrase):
@@ -847,7 +840,6 @@ def _store_entries(run, io, cluster, store, passphrase, owners, stage):
     unit = store.unit if store is not None and store.unit else tls_passphrase.cluster_unit(io, cluster)
     credential = tls_passphrase.CredentialStore(io, name, unit)
     plain = tls_passphrase.FileStore(io, name, None)
-    uid, gid, _mode, server_user, group = owners['key']
     root_group = (0, owners['directory'][1], 0o440, 'root', owners['directory'][4])
     entries = []
     if store is not None and store.kind == 'file':

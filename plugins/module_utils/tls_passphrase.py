@@ -23,6 +23,8 @@ import posixpath
 import re
 import shlex
 
+from ansible_collections.pgsec.hardening.plugins.module_utils.pg_files import parse_postmaster_pid
+
 CREDENTIAL_NAME = 'pgsec-tls-passphrase'
 CREDENTIAL_DIR = '/etc/credstore.encrypted'
 RUNTIME_DIR = '/run/pgsec-tls'
@@ -50,9 +52,9 @@ def cluster_unit(io, cluster):
 
     data_directory = cluster.get('data_directory') or ''
     pid_text = io.read(io.host_path(posixpath.join(data_directory, 'postmaster.pid'))) if data_directory else None
-    first = (pid_text or b'').decode('utf-8', 'replace').split('\n', 1)[0].strip()
-    if first.isdigit():
-        cgroup = io.read(io.host_path('/proc/%s/cgroup' % first))
+    postmaster = parse_postmaster_pid((pid_text or b'').decode('utf-8', 'replace'))
+    if postmaster:
+        cgroup = io.read(io.host_path('/proc/%d/cgroup' % postmaster['pid']))
         unit = unit_from_cgroup((cgroup or b'').decode('utf-8', 'replace'))
         if unit:
             return unit

@@ -32,12 +32,13 @@ import zipfile
 
 from ansible_collections.pgsec.hardening.plugins.module_utils import tls_material, tls_passphrase
 from ansible_collections.pgsec.hardening.plugins.module_utils.files import write_file
+from ansible_collections.pgsec.hardening.plugins.module_utils.pg_files import local_read_file, parse_postmaster_pid
 
 HOOK_PATH = '/usr/local/sbin/pgsec-tls-renew'
 CONFIG_DIR = '/etc/pgsec/tls-renew'
 PACKAGE = 'ansible_collections.pgsec.hardening.plugins.module_utils'
 # The module_utils the hook runs on (this one and what it imports).
-HOOK_MODULES = ('addresses', 'files', 'x509', 'tls_material', 'tls_passphrase', 'tls_renewal')
+HOOK_MODULES = ('addresses', 'files', 'pg_files', 'x509', 'tls_material', 'tls_passphrase', 'tls_renewal')
 _CERT_BLOCK = re.compile(r'-----BEGIN CERTIFICATE-----\s*(.*?)\s*-----END CERTIFICATE-----', re.S)
 
 
@@ -169,12 +170,7 @@ def served_certificate(run, postmaster, openssl='openssl'):
 
 
 def _postmaster(data_directory):
-    from ansible_collections.pgsec.hardening.plugins.module_utils.files import read_text
-    text = read_text(posixpath.join(data_directory, 'postmaster.pid'))
-    lines = (text or '').split('\n')
-    if len(lines) < 4 or not lines[0].strip().isdigit():
-        return None
-    return {'pid': int(lines[0]), 'port': lines[3].strip(), 'listen': lines[5].strip() if len(lines) > 5 else ''}
+    return parse_postmaster_pid(local_read_file(posixpath.join(data_directory, 'postmaster.pid')))
 
 
 class RenewalError(Exception):

@@ -13,6 +13,7 @@ from ansible_collections.pgsec.hardening.plugins.module_utils.access_policy.ciph
 from ansible_collections.pgsec.hardening.plugins.module_utils.access_policy.ciphers import _tls_rank, WEAK_CIPHER_CLASSES, weak_cipher_classes
 from ansible_collections.pgsec.hardening.plugins.module_utils.access_policy.context import _is_on, _mode_int, _outcome, _quote, _worst
 from ansible_collections.pgsec.hardening.plugins.module_utils.access_policy.context import Catalogue
+from ansible_collections.pgsec.hardening.plugins.module_utils.files import is_within
 
 
 CONTROLS = Catalogue()  # this area's controls: @CONTROLS.check above each check
@@ -303,11 +304,6 @@ def _check_tls_key_passphrase(ctx):
                     actual + ' (not required by the baseline profile)', 'info')
 
 
-def _inside(path, directory):
-    path, directory = path.rstrip('/'), (directory or '').rstrip('/')
-    return bool(directory) and (path == directory or path.startswith(directory + '/'))
-
-
 @CONTROLS.check(
     'tls.passphrase_store', 'cluster', 'high', 'The key passphrase is not stored next to the key',
     CIS + ' 6.8',
@@ -335,7 +331,7 @@ def _check_tls_passphrase_store(ctx):
                    ('configuration', posixpath.dirname(ctx.cluster.get('config_file') or '')),
                    ('data', ctx.cluster.get('data_directory')))
     for label, directory in directories:
-        if _inside(path, directory):
+        if is_within(path, directory):
             return _outcome('fail', path, expected,
                             '%s lies in the %s directory %s: a copy of it carries the key and its passphrase '
                             'together' % (path, label, directory), 'high')
