@@ -70,6 +70,10 @@ def test_batches_of_two_on_six_hosts_restart_two_at_a_time(lab_hosts, tmp_path, 
     gaps = [later - earlier for earlier, later in zip(times, times[1:])]
     within, between = gaps[0::2], gaps[1::2]
     assert min(between) > max(within), (starts, gaps)
+    # The batches follow the inventory's order, whatever order the planning results came back in.
+    by_start = sorted(FLEET, key=lambda name: starts[name][0])
+    waves = [set(by_start[i:i + 2]) for i in range(0, len(by_start), 2)]
+    assert waves == [set(FLEET[i:i + 2]) for i in range(0, len(FLEET), 2)], starts
 
 
 def test_a_batch_whose_server_does_not_come_back_stops_the_rollout(lab_hosts, tmp_path, cleanup):
