@@ -30,7 +30,7 @@ import sys
 import time
 import zipfile
 
-from ansible_collections.pgsec.hardening.plugins.module_utils import tls_material, tls_passphrase
+from ansible_collections.pgsec.hardening.plugins.module_utils import tls_material, tls_passphrase, tls_validation
 from ansible_collections.pgsec.hardening.plugins.module_utils.files import write_file
 from ansible_collections.pgsec.hardening.plugins.module_utils.pg_files import local_read_file, parse_postmaster_pid
 
@@ -38,7 +38,7 @@ HOOK_PATH = '/usr/local/sbin/pgsec-tls-renew'
 CONFIG_DIR = '/etc/pgsec/tls-renew'
 PACKAGE = 'ansible_collections.pgsec.hardening.plugins.module_utils'
 # The module_utils the hook runs on (this one and what it imports).
-HOOK_MODULES = ('addresses', 'files', 'pg_files', 'x509', 'tls_material', 'tls_passphrase', 'tls_renewal')
+HOOK_MODULES = ('addresses', 'files', 'pg_files', 'x509', 'tls_validation', 'tls_material', 'tls_passphrase', 'tls_renewal')
 _CERT_BLOCK = re.compile(r'-----BEGIN CERTIFICATE-----\s*(.*?)\s*-----END CERTIFICATE-----', re.S)
 
 
@@ -165,7 +165,7 @@ def served_certificate(run, postmaster, openssl='openssl'):
     rc, out, err = run(['timeout', '10', openssl, 's_client', '-starttls', 'postgres', '-connect', target])
     body = _first_certificate(out)
     if not body:
-        return None, 'no certificate read from %s: %s' % (target, tls_material.safe_error_text(err) or 'rc %s' % rc)
+        return None, 'no certificate read from %s: %s' % (target, tls_validation.safe_error_text(err) or 'rc %s' % rc)
     return body, None
 
 
@@ -192,9 +192,9 @@ def renew(config, cert_path, key_path, run=_run, reload_wait=10.0, openssl='open
     """Validate, place, reload, verify; returns a message; raises RenewalError with the old pair still served."""
     material_io = tls_material.MaterialIO()
     cluster = config['cluster']
-    cert = tls_material.normalize_pem(material_io.read(cert_path).decode('utf-8', 'replace'))
-    key = tls_material.normalize_pem(material_io.read(key_path).decode('utf-8', 'replace'))
-    errors = tls_material.check_pem({'cert': cert, 'key': key, 'ca': None, 'crl': None})
+    cert = tls_validation.normalize_pem(material_io.read(cert_path).decode('utf-8', 'replace'))
+    key = tls_validation.normalize_pem(material_io.read(key_path).decode('utf-8', 'replace'))
+    errors = tls_validation.check_pem({'cert': cert, 'key': key, 'ca': None, 'crl': None})
     if errors:
         raise RenewalError('%s: the new pair was refused, the old one stays served: %s'
                            % (cluster, _in_hook_words('; '.join(errors))))
@@ -212,17 +212,17 @@ def renew(config, cert_path, key_path, run=_run, reload_wait=10.0, openssl='open
             if config.get(name) and os.path.exists(config[name]):
                 staged[name] = config[name]
         expect = {'names': config.get('names') or [], 'warn_days': config.get('warn_days'), 'passphrase': passphrase}
-        validation = tls_material.validate_material(run, staged, expect, openssl=openssl)
+        validation = tls_validation.validate_material(run, staged, expect, openssl=openssl)
         if validation['errors']:
             raise RenewalError('%s: the new pair was refused, the old one stays served: %s'
                                % (cluster, _in_hook_words('; '.join(validation['errors']))))
         key_data = key.encode('utf-8')
-        if passphrase and not tls_material.key_is_encrypted(key):
+        if passphrase and not tls_validation.key_is_encrypted(key):
             encrypted = posixpath.join(stage, 'key.enc')
-            argv, env = tls_material.encrypt_key_command(staged['key'], encrypted, passphrase, openssl)
+            argv, env = tls_validation.encrypt_key_command(staged['key'], encrypted, passphrase, openssl)
             rc, _out, err = run(argv, env)
             if rc != 0:
-                raise RenewalError('%s: the new key could not be encrypted: %s' % (cluster, tls_material.safe_error_text(err)))
+                raise RenewalError('%s: the new key could not be encrypted: %s' % (cluster, tls_validation.safe_error_text(err)))
             key_data = material_io.read(encrypted)
         message = _swap(config, cert.encode('utf-8'), key_data, run, reload_wait, openssl, validation['warnings'])
         write_file(None, config['record'],

@@ -16,6 +16,7 @@ import subprocess
 import pytest
 
 from ansible_collections.pgsec.hardening.plugins.module_utils import tls_material as tm
+from ansible_collections.pgsec.hardening.plugins.module_utils import tls_validation as tv
 from ansible_collections.pgsec.hardening.plugins.module_utils import tls_passphrase as tp
 from ansible_collections.pgsec.hardening.plugins.module_utils import tls_renewal as tr
 
@@ -150,7 +151,7 @@ def validate(pki, cert='server.crt', key='server.key', ca='ca.crt', crl=None, no
     if crl:
         staged['crl'] = pki.path(crl)
     run = Openssl()
-    result = tm.validate_material(run, staged, expect, now=now)
+    result = tv.validate_material(run, staged, expect, now=now)
     text = json.dumps(result)
     assert 'PRIVATE KEY' not in text and PASSPHRASE not in text and pki.base not in text
     for argv, _env in run.calls:
@@ -211,7 +212,7 @@ def test_encrypted_key_with_passphrase(pki):
     assert result['errors'] == []
     key_calls = [(argv, env) for argv, env in result['calls'] if argv[1] == 'pkey']
     assert key_calls == [(['openssl', 'pkey', '-in', pki.path('encrypted.key'), '-pubout', '-passin',
-                           'env:' + tm.PASSPHRASE_ENV], {tm.PASSPHRASE_ENV: PASSPHRASE})]
+                           'env:' + tv.PASSPHRASE_ENV], {tv.PASSPHRASE_ENV: PASSPHRASE})]
 
 
 def test_passphrase_never_echoed(pki):
@@ -323,21 +324,21 @@ def test_check_pem():
     cert = '-----BEGIN CERTIFICATE-----\nAA==\n-----END CERTIFICATE-----\n'
     key = '-----BEGIN PRIVATE KEY-----\nAA==\n-----END PRIVATE KEY-----\n'
     crl = '-----BEGIN X509 CRL-----\nAA==\n-----END X509 CRL-----\n'
-    assert tm.check_pem({'cert': cert, 'key': key, 'ca': cert + cert, 'crl': crl}) == []
-    errors = tm.check_pem({'cert': cert + key, 'key': cert, 'ca': 'hello', 'crl': cert})
+    assert tv.check_pem({'cert': cert, 'key': key, 'ca': cert + cert, 'crl': crl}) == []
+    errors = tv.check_pem({'cert': cert + key, 'key': cert, 'ca': 'hello', 'crl': cert})
     assert errors == ['pgsec_tls_cert contains a private key; only pgsec_tls_key may hold one',
                       'pgsec_tls_ca is not PEM: it has no "-----BEGIN CERTIFICATE-----" line',
                       'pgsec_tls_crl must hold only X509 CRL blocks, not CERTIFICATE',
                       'pgsec_tls_key is not a PEM private key (it holds CERTIFICATE)']
-    assert tm.check_pem({'cert': cert, 'key': key + key}) == ['pgsec_tls_key holds 2 private keys; give exactly one']
+    assert tv.check_pem({'cert': cert, 'key': key + key}) == ['pgsec_tls_key holds 2 private keys; give exactly one']
     ec_key = '-----BEGIN EC PARAMETERS-----\nAA==\n-----END EC PARAMETERS-----\n' + key.replace(' PRIVATE', ' EC PRIVATE')
-    assert tm.check_pem({'cert': cert, 'key': ec_key}) == []
+    assert tv.check_pem({'cert': cert, 'key': ec_key}) == []
 
 
 def test_key_is_encrypted():
-    assert tm.key_is_encrypted('-----BEGIN ENCRYPTED PRIVATE KEY-----\n')
-    assert tm.key_is_encrypted('-----BEGIN RSA PRIVATE KEY-----\nProc-Type: 4,ENCRYPTED\nDEK-Info: AES-256-CBC,00\n')
-    assert not tm.key_is_encrypted('-----BEGIN PRIVATE KEY-----\n')
+    assert tv.key_is_encrypted('-----BEGIN ENCRYPTED PRIVATE KEY-----\n')
+    assert tv.key_is_encrypted('-----BEGIN RSA PRIVATE KEY-----\nProc-Type: 4,ENCRYPTED\nDEK-Info: AES-256-CBC,00\n')
+    assert not tv.key_is_encrypted('-----BEGIN PRIVATE KEY-----\n')
 
 
 @pytest.mark.parametrize('pattern, name, expected', [
@@ -350,24 +351,24 @@ def test_key_is_encrypted():
     ('*.db.example', '*.db.example', False),
 ])
 def test_dns_name_matches(pattern, name, expected):
-    assert tm.dns_name_matches(pattern, name) is expected
+    assert tv.dns_name_matches(pattern, name) is expected
 
 
 def test_uncovered_names_compares_addresses():
     san = {'dns': ['198.18.1.11'], 'ip': ['2001:db8::1']}
-    assert tm.uncovered_names(san, ['2001:0db8:0:0::1', '198.18.1.11', '', '198.18.1.11']) == ['198.18.1.11']
-    assert tm.uncovered_names(None, ['pg1.example']) == ['pg1.example']
+    assert tv.uncovered_names(san, ['2001:0db8:0:0::1', '198.18.1.11', '', '198.18.1.11']) == ['198.18.1.11']
+    assert tv.uncovered_names(None, ['pg1.example']) == ['pg1.example']
 
 
 def test_parse_crl_info():
-    info = tm.parse_crl_info('issuer=CN=pgsec test ca,O=x\\, y\nlastUpdate=Nov 25 11:11:06 2026 GMT\nnextUpdate=NONE\n')
+    info = tv.parse_crl_info('issuer=CN=pgsec test ca,O=x\\, y\nlastUpdate=Nov 25 11:11:06 2026 GMT\nnextUpdate=NONE\n')
     assert info == {'issuer': 'CN=pgsec test ca,O=x\\, y', 'issuer_fields': [['CN', 'pgsec test ca'], ['O', 'x, y']],
                     'last_update': '2026-11-25T11:11:06+00:00', 'next_update': None}
 
 
 def test_tls_settings_and_passphrase_command():
     command = tp.passphrase_command('/run/pgsec-tls/15-main/passphrase')
-    settings = tm.tls_settings('/etc/postgresql/15/main/pgsec-tls', ['cert', 'key', 'crl', 'dh_params'], command)
+    settings = tv.tls_settings('/etc/postgresql/15/main/pgsec-tls', ['cert', 'key', 'crl', 'dh_params'], command)
     assert settings == {
         'ssl': 'on', 'ssl_cert_file': '/etc/postgresql/15/main/pgsec-tls/server.crt',
         'ssl_key_file': '/etc/postgresql/15/main/pgsec-tls/server.key',
@@ -379,11 +380,11 @@ def test_tls_settings_and_passphrase_command():
 
 
 def test_ssl_build_problem():
-    assert tm.ssl_build_problem({'id': '18/main', 'settings': {'ssl_library': {'value': ''}}}) == \
+    assert tv.ssl_build_problem({'id': '18/main', 'settings': {'ssl_library': {'value': ''}}}) == \
         '18/main: PostgreSQL was built without SSL support; TLS cannot be enabled on this server'
-    assert tm.ssl_build_problem({'id': 'x', 'settings': {'ssl_library': {'value': 'OpenSSL'}}}) is None
-    assert tm.ssl_build_problem({'id': 'x', 'settings': {}, 'tls': {'library': ''}}) is not None
-    assert tm.ssl_build_problem({'id': 'x', 'settings': {}}) is None  # PostgreSQL < 12 does not say
+    assert tv.ssl_build_problem({'id': 'x', 'settings': {'ssl_library': {'value': 'OpenSSL'}}}) is None
+    assert tv.ssl_build_problem({'id': 'x', 'settings': {}, 'tls': {'library': ''}}) is not None
+    assert tv.ssl_build_problem({'id': 'x', 'settings': {}}) is None  # PostgreSQL < 12 does not say
 
 
 # ---------------------------------------------------------------------------- placement
@@ -492,7 +493,7 @@ def test_passphrase_encrypts_the_key_once_and_never_lies_next_to_it(place, pki):
 
 
 def test_the_passphrase_store_can_be_required(place):
-    with pytest.raises(tm.MaterialError) as caught:
+    with pytest.raises(tv.MaterialError) as caught:
         place(key_passphrase=PASSPHRASE, passphrase_store='systemd-creds')
     assert caught.value.errors == ['pgsec_tls_passphrase_store: systemd-creds cannot be used for 15/main: '
                                    'systemd is not the service manager of this host']
@@ -501,7 +502,7 @@ def test_the_passphrase_store_can_be_required(place):
 
 def test_a_tls_directory_inside_the_data_directory_is_refused(place, tmp_path):
     place.cluster['data_directory'] = str(tmp_path / 'conf')
-    with pytest.raises(tm.MaterialError) as caught:
+    with pytest.raises(tv.MaterialError) as caught:
         place(directory=str(tmp_path / 'conf' / 'tls'))
     assert caught.value.errors[0].startswith("pgsec_tls_directory: '%s' is inside the data directory" % (tmp_path / 'conf' / 'tls'))
     assert not os.path.exists(str(tmp_path / 'conf' / 'tls'))
@@ -590,16 +591,16 @@ def test_given_encrypted_key_is_kept(place, pki):
 
 
 def test_invalid_material_touches_nothing(place, pki):
-    with pytest.raises(tm.MaterialError) as caught:
+    with pytest.raises(tv.MaterialError) as caught:
         place(key=read(pki.path('stranger.key')), names=['pg2.example'])
     assert caught.value.errors == [
         'pgsec_tls_cert (CN=pg1.example) does not cover pg2.example: its subjectAltName is DNS:pg1.example, IP:198.18.1.11',
         'pgsec_tls_key does not match pgsec_tls_cert (CN=pg1.example)']
     assert not os.path.exists(place.directory)
-    with pytest.raises(tm.MaterialError) as caught:
+    with pytest.raises(tv.MaterialError) as caught:
         place(cert=read(pki.path('server.crt')) + read(pki.path('server.key')))
     assert caught.value.errors == ['pgsec_tls_cert contains a private key; only pgsec_tls_key may hold one']
-    with pytest.raises(tm.MaterialError) as caught:
+    with pytest.raises(tv.MaterialError) as caught:
         place(key_passphrase=PASSPHRASE + '\nsecond line')
     assert caught.value.errors == ['pgsec_tls_key_passphrase must be a single line']
     assert not os.path.exists(place.directory)
@@ -607,7 +608,7 @@ def test_invalid_material_touches_nothing(place, pki):
 
 def test_server_without_ssl(place):
     place.cluster['settings']['ssl_library']['value'] = ''
-    with pytest.raises(tm.MaterialError) as caught:
+    with pytest.raises(tv.MaterialError) as caught:
         place()
     assert caught.value.errors == ['15/main: PostgreSQL was built without SSL support; TLS cannot be enabled on this server']
 
