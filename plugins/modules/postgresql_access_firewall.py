@@ -13,35 +13,26 @@ short_description: Filter the PostgreSQL ports with nftables, iptables or firewa
 version_added: 0.1.0
 description:
   - Lets only O(sources) connect to the TCP O(ports); with O(egress), also limits which hosts and ports
-    processes of O(server_user) may open new connections to.
-  - "Touches nothing it does not own: with nftables the table C(inet pgsec), replaced in one transaction;
-    with iptables the chains C(PGSEC-INPUT) and C(PGSEC-OUTPUT) of table C(filter) and one jump to each at the
-    top of C(INPUT) and C(OUTPUT), changed in one C(iptables-restore --noflush) per address family;
-    with firewalld the rich rules it added to one zone, recorded in C(/var/lib/pgsec-hardening/firewalld.json)."
-  - "firewalld: per client network and port, C(rule priority=\"-100\" family=... source address=... port port=...
-    protocol=\"tcp\" accept), then per family C(rule priority=\"-99\" family=... port port=... protocol=\"tcp\"
-    drop) (or C(reject type=\"tcp-reset\")), in the zone O(zone). Negative priorities put them before the zone's
-    services and ports, so in that zone they decide who reaches the ports. A rule identical to one of these
-    that existed before is left alone and never removed. Zones bound to other interfaces or sources are not
-    changed: when they open the ports too, a warning names them. The runtime configuration changes at once,
-    the permanent one when the change is confirmed; pgsec never runs C(firewall-cmd --reload), which would
-    drop runtime-only rules of others."
-  - Traffic to other ports is not looked at. Loopback traffic to the ports is always accepted.
-  - "Rules can only narrow access: an C(accept) in C(inet pgsec) does not override a C(drop) in another
-    nftables table, and other tables still apply after C(PGSEC-INPUT). Clients that the whole firewall
-    still refuses after the change are returned in RV(refused_sources) with a warning."
-  - "Before a change, the full ruleset is saved to a root-only directory under C(/var/lib/pgsec-hardening/)
-    and a detached job is armed (a transient systemd timer C(pgsec-firewall-rollback-TOKEN), or a
-    detached C(sleep) when systemd is not PID 1) that puts back what pgsec owned before unless the change
-    is confirmed within O(rollback_timeout) seconds by calling the module again with O(confirm)
-    (by default the same task does it over a new connection, O(confirm_over_new_connection))."
-  - The rollback undoes only pgsec's own rules (rules others changed meanwhile, such as fail2ban bans,
-    are kept; with firewalld, the rich rules and zone openings pgsec changed); the saved full ruleset is
-    there for manual recovery.
-  - Persistence (O(persist)) is written when the change is confirmed, so a change that was rolled back
-    does not come back at the next boot.
+    processes of O(server_user) may open new connections to. Other ports are not looked at; loopback
+    traffic to the ports is always accepted.
+  - "Touches only what it owns: with nftables the table C(inet pgsec), replaced in one transaction; with
+    iptables the chains C(PGSEC-INPUT) and C(PGSEC-OUTPUT) of table C(filter), one jump to each at the top of
+    C(INPUT) and C(OUTPUT), one C(iptables-restore --noflush) per family; with firewalld rich rules in O(zone)
+    (accepts at priority -100, the drop or C(reject type=\"tcp-reset\") at -99, so they decide before the
+    zone's services), recorded in C(/var/lib/pgsec-hardening/firewalld.json). A rule that existed before is
+    never removed, and C(firewall-cmd --reload), which drops others' runtime rules, is never run."
+  - "Rules only narrow access: other nftables tables, iptables chains and firewalld zones still apply. Clients
+    the whole firewall still refuses are returned in RV(refused_sources), and other zones that open the ports
+    are named, each with a warning."
+  - "Before a change the full ruleset is saved under C(/var/lib/pgsec-hardening/) (root only) and a detached
+    job is armed (a transient systemd timer C(pgsec-firewall-rollback-TOKEN), or a detached C(sleep) without
+    systemd) that puts back pgsec's own rules (others' changes, such as fail2ban bans, are kept) unless O(confirm)
+    comes within O(rollback_timeout) seconds; by default the same task confirms over a new connection.
+    O(persist) is written only once the change is confirmed."
 author:
   - pgsec.hardening maintainers (@pgsec-hardening)
+extends_documentation_fragment:
+  - pgsec.hardening.firewall_rollback
 options:
   backend:
     description:
@@ -123,44 +114,11 @@ options:
     description: OS user the PostgreSQL server runs as; used for O(egress).
     type: str
     default: postgres
-  rollback_timeout:
-    description:
-      - Seconds after which the change is undone unless confirmed with O(confirm). V(0) applies without
-        a rollback (and persists at once).
-    type: int
-    default: 30
-  persist:
-    description:
-      - Keep the rules across reboots. nftables - C(/etc/nftables.d/pgsec.nft), included from
-        C(/etc/nftables.conf), with C(nftables.service) enabled. iptables - C(/etc/pgsec-hardening/iptables.rules)
-        and C(ip6tables.rules), loaded at boot by C(pgsec-firewall.service). firewalld - its permanent
-        configuration.
-      - V(false) removes such files written earlier; with firewalld, the rules stay in the runtime configuration
-        only (a C(firewall-cmd --reload) drops them) and pgsec's rules leave the permanent one.
-    type: bool
-    default: true
   state:
     description: V(absent) removes every rule pgsec owns (from whichever backend holds them) and their persistence.
     type: str
     choices: [present, absent]
     default: present
-  confirm:
-    description:
-      - A RV(rollback_token) returned by an earlier call. Cancels that rollback, writes the persistence
-        (with firewalld, the permanent configuration) and deletes the saved ruleset; all other options are ignored.
-      - Fails when the rollback already ran, or (firewalld) when the permanent configuration cannot be planned;
-        the rollback then stays armed.
-    type: str
-  confirm_over_new_connection:
-    description:
-      - After loading the rules, drop the connection the change was made over, reach the host again over a new
-        one and confirm the change in the same task, retrying until shortly before the rollback is due.
-        The time a host waits for its confirmation so does not depend on the fleet size or on C(forks).
-      - When the host cannot be reached again, the task fails and the host's rollback restores the previous rules.
-      - V(false) returns RV(rollback_token) for a later call with O(confirm); unless that call comes in time,
-        the change is undone.
-    type: bool
-    default: true
 attributes:
   check_mode:
     description: Reads the rules and reports what would change, changes nothing.

@@ -20,6 +20,8 @@ from ansible_collections.pgsec.hardening.plugins.module_utils.access_policy.ciph
 PROFILES = ('baseline', 'cis')
 STATUSES = ('fail', 'error', 'manual', 'pass')          # report order: what needs attention first
 SEVERITIES = ('critical', 'high', 'medium', 'low', 'info')  # worst first
+# What pgsec_firewall_backend accepts: firewall/select.BACKENDS and none. Written out, not imported, so
+# that the audit module does not carry every backend (test_run checks that the two agree).
 FIREWALL_BACKENDS = ('auto', 'nftables', 'iptables', 'firewalld', 'none')
 CLIENTCERT_MODES = ('none', 'verify-ca', 'verify-full')
 # What the pg_hba block can write for a TCP client (ldap, radius, gss... need options it does not take).

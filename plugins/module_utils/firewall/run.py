@@ -29,14 +29,14 @@ from ansible_collections.pgsec.hardening.plugins.module_utils.firewall.backend i
     rename,
 )
 from ansible_collections.pgsec.hardening.plugins.module_utils.firewall.ruleset import FirewallPlanError, normalize_spec
-from ansible_collections.pgsec.hardening.plugins.module_utils.firewall.select import backend_for, select_backend
+from ansible_collections.pgsec.hardening.plugins.module_utils.firewall.select import BACKENDS, backend_for, select_backend
 
 TOKEN = re.compile(r'^[0-9]{8}T[0-9]{6}-[0-9a-f]{8}$')
 
 
 # The options of postgresql_access_firewall, also checked by postgresql_access_drift.
 ARGUMENT_SPEC = dict(
-    backend=dict(type='str', choices=['auto', 'nftables', 'iptables', 'firewalld'], default='auto'),
+    backend=dict(type='str', choices=list(BACKENDS), default='auto'),
     ports=dict(type='list', elements='int', default=[5432]),
     sources=dict(type='list', elements='str', default=[]),
     allow_none=dict(type='bool', default=False),

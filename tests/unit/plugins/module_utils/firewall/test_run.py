@@ -173,3 +173,14 @@ def test_refusals_name_the_option(host_paths):
         'rollback_timeout: 4000 is not between 0 and 3600 seconds'
     assert outcome(FakeModule(NFT, confirm='nope'))['msg'] == "confirm: 'nope' is not a rollback token of this module"
     assert outcome(FakeModule(NFT, sources=['300.1.1.1']))['failed']
+
+
+def test_the_registry_is_the_one_list_of_backends():
+    """The module takes what select.REGISTRY holds; the policy's written-out names agree with it."""
+    from ansible_collections.pgsec.hardening.plugins.module_utils import policy
+    from ansible_collections.pgsec.hardening.plugins.module_utils.firewall import run, select
+    assert select.BACKENDS == ('auto',) + tuple(select.REGISTRY)
+    assert run.ARGUMENT_SPEC['backend']['choices'] == list(select.BACKENDS)
+    assert policy.FIREWALL_BACKENDS == select.BACKENDS + ('none',)
+    for name, backend in select.REGISTRY.items():
+        assert backend.name == name
