@@ -67,7 +67,7 @@ _value:
 
 from ansible.errors import AnsibleFilterError
 
-from ansible_collections.pgsec.hardening.plugins.module_utils.cloud_rules import CloudRulesError, wanted_rules
+from ansible_collections.pgsec.hardening.plugins.module_utils.cloud.rules import CloudRulesError, wanted_rules
 
 
 def cloud_rules(clients, ports=None, egress=None, manage_egress=False):

@@ -21,7 +21,7 @@ import stat
 import tempfile
 import time
 
-from ansible_collections.pgsec.hardening.plugins.module_utils.access_facts import HostIO, parse_describe_config
+from ansible_collections.pgsec.hardening.plugins.module_utils.facts.gather import HostIO, parse_describe_config
 from ansible_collections.pgsec.hardening.plugins.module_utils.files import write_file
 from ansible_collections.pgsec.hardening.plugins.module_utils.managed_config import (
     ConfigPlanError,

@@ -3,7 +3,7 @@
 # GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Which areas of a host drift from the plan, in one module run.
 
-Each area is checked by the code its own module runs (config_change.run, tls_apply.run, hba_apply.run,
+Each area is checked by the code its own module runs (config_change.run, tls.apply.run, hba.apply.run,
 firewall.run.run), in check mode, through AreaCheck: a stand-in for the module that takes the area's
 parameters and turns exit_json/fail_json into a result. What the drift check says so is what the
 area's task would do; the roles then run only the areas that drift.
@@ -168,7 +168,7 @@ def check_host(module, params):
         changes['tls'] = _tls_changes(module, clusters, tls, params.get('tls_key'), params.get('tls_key_passphrase'))
     hba = params.get('hba')
     if hba is not None:
-        from ansible_collections.pgsec.hardening.plugins.module_utils import hba_apply
+        from ansible_collections.pgsec.hardening.plugins.module_utils.hba import apply as hba_apply
         for cluster in clusters:
             result = check_area(module, hba_apply.run, hba_apply.ARGUMENT_SPEC, dict(hba, cluster=cluster))
             if result['changed']:
@@ -191,7 +191,7 @@ def _tls_changes(module, clusters, tls, key, key_passphrase):
             first = (err or '').strip().splitlines()
             raise DriftError("pgsec_tls_ciphers: '%s' is rejected by OpenSSL on this host: %s"
                              % (ciphers, first[0] if first else 'no cipher matches'))
-    from ansible_collections.pgsec.hardening.plugins.module_utils import tls_apply
+    from ansible_collections.pgsec.hardening.plugins.module_utils.tls import apply as tls_apply
     material = dict((key, value) for key, value in (tls.get('material') or {}).items() if value not in (None, ''))
     material['key'] = key
     if key_passphrase:

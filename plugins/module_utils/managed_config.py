@@ -19,13 +19,13 @@ __metaclass__ = type
 import posixpath
 import re
 
-from ansible_collections.pgsec.hardening.plugins.module_utils.pg_config import (
+from ansible_collections.pgsec.hardening.plugins.module_utils.facts.pg_config import (
     LIST_SETTING_STYLES,
     parse_server_config,
     quote_config_value,
     split_setting,
 )
-from ansible_collections.pgsec.hardening.plugins.module_utils.pg_files import absolute_config_location
+from ansible_collections.pgsec.hardening.plugins.module_utils.facts.pg_files import absolute_config_location
 
 DROP_IN_DIR = 'pgsec.d'
 INCLUDE_LINE = "include_dir = '%s'\t\t# pgsec.hardening: access settings; keep this line last" % DROP_IN_DIR

@@ -18,7 +18,7 @@ import re
 import time
 
 from ansible_collections.pgsec.hardening.plugins.module_utils.managed_config import same_value
-from ansible_collections.pgsec.hardening.plugins.module_utils.pg_files import parse_postmaster_pid
+from ansible_collections.pgsec.hardening.plugins.module_utils.facts.pg_files import parse_postmaster_pid
 from ansible_collections.pgsec.hardening.plugins.module_utils.psql import as_user, run_psql
 
 PID_FILE = 'postmaster.pid'

@@ -85,7 +85,7 @@ reloaded:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.pgsec.hardening.plugins.module_utils.access_facts import HostIO
+from ansible_collections.pgsec.hardening.plugins.module_utils.facts.gather import HostIO
 from ansible_collections.pgsec.hardening.plugins.module_utils.config_change import (
     ChangeError,
     FileWriter,

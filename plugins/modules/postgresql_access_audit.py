@@ -94,7 +94,7 @@ ansible_facts:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.pgsec.hardening.plugins.module_utils.access_facts import HostIO, gather
+from ansible_collections.pgsec.hardening.plugins.module_utils.facts.gather import HostIO, gather
 from ansible_collections.pgsec.hardening.plugins.module_utils.policy import PolicyError, evaluate, merge_policy
 
 

@@ -144,8 +144,8 @@ findings:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.pgsec.hardening.plugins.module_utils.cloud_audit import audit
-from ansible_collections.pgsec.hardening.plugins.module_utils.cloud_rules import (
+from ansible_collections.pgsec.hardening.plugins.module_utils.cloud.audit import audit
+from ansible_collections.pgsec.hardening.plugins.module_utils.cloud.rules import (
     CloudRulesError,
     READERS,
     check_inputs,

@@ -321,7 +321,7 @@ ansible_facts:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.pgsec.hardening.plugins.module_utils.access_facts import HostIO, gather, gather_accounts
+from ansible_collections.pgsec.hardening.plugins.module_utils.facts.gather import HostIO, gather, gather_accounts
 
 
 def main():

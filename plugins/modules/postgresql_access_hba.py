@@ -214,7 +214,7 @@ hba_errors:
   elements: dict
 '''
 
-from ansible_collections.pgsec.hardening.plugins.module_utils.hba_apply import main
+from ansible_collections.pgsec.hardening.plugins.module_utils.hba.apply import main
 
 
 if __name__ == '__main__':

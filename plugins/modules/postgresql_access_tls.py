@@ -258,7 +258,7 @@ errors:
   elements: str
 '''
 
-from ansible_collections.pgsec.hardening.plugins.module_utils.tls_apply import main
+from ansible_collections.pgsec.hardening.plugins.module_utils.tls.apply import main
 
 
 if __name__ == '__main__':

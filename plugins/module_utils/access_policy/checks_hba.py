@@ -9,7 +9,7 @@ __metaclass__ = type
 import posixpath
 
 from ansible_collections.pgsec.hardening.plugins.module_utils.addresses import network_contains
-from ansible_collections.pgsec.hardening.plugins.module_utils.pg_hba import rule_covers_all_addresses
+from ansible_collections.pgsec.hardening.plugins.module_utils.hba.parse import rule_covers_all_addresses
 from ansible_collections.pgsec.hardening.plugins.module_utils.access_policy.model import CIS, CIS_BROAD_DATABASES, CIS_BROAD_USERS, CIS_MAX_PREFIX, _TCP_TYPES
 from ansible_collections.pgsec.hardening.plugins.module_utils.access_policy.listen import client_sources
 from ansible_collections.pgsec.hardening.plugins.module_utils.access_policy.context import _outcome, _quote, _rule_families

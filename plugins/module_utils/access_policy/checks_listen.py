@@ -7,7 +7,7 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 from ansible_collections.pgsec.hardening.plugins.module_utils.addresses import format_ip, parse_ip
-from ansible_collections.pgsec.hardening.plugins.module_utils.pg_config import split_setting
+from ansible_collections.pgsec.hardening.plugins.module_utils.facts.pg_config import split_setting
 from ansible_collections.pgsec.hardening.plugins.module_utils.access_policy.model import CIS, _SECRET_SETTING, _WILDCARD_LISTEN
 from ansible_collections.pgsec.hardening.plugins.module_utils.access_policy.listen import derive_listen_addresses, listen_addresses_for_clients
 from ansible_collections.pgsec.hardening.plugins.module_utils.access_policy.context import (

@@ -13,7 +13,7 @@ import re
 
 from ansible_collections.pgsec.hardening.plugins.module_utils.addresses import normalize_cidr
 from ansible_collections.pgsec.hardening.plugins.module_utils.inputs import as_bool, as_list, fail
-from ansible_collections.pgsec.hardening.plugins.module_utils.pg_config import split_setting
+from ansible_collections.pgsec.hardening.plugins.module_utils.facts.pg_config import split_setting
 from ansible_collections.pgsec.hardening.plugins.module_utils.access_policy.ciphers import TLS_VERSIONS, _tls_rank, weak_cipher_classes
 
 

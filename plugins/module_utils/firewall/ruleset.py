@@ -137,7 +137,7 @@ _bool = functools.partial(as_bool, FirewallPlanError)
 def normalize_egress(value):
     """pgsec_firewall_egress validated: [{family, host, protocol, port}], sorted, without duplicates.
 
-    The host firewall and the cloud firewall (cloud_rules) read the allowlist the same way.
+    The host firewall and the cloud firewall (cloud/rules.py) read the allowlist the same way.
     """
     egress = []
     for index, entry in enumerate(_as_list('egress', value)):

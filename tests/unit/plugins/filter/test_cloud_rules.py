@@ -11,8 +11,8 @@ import pytest
 from ansible.errors import AnsibleFilterError
 
 from ansible_collections.pgsec.hardening.plugins.filter.cloud_rules import cloud_rules
-from ansible_collections.pgsec.hardening.plugins.module_utils.cloud_audit import audit
-from ansible_collections.pgsec.hardening.plugins.module_utils.cloud_rules import (
+from ansible_collections.pgsec.hardening.plugins.module_utils.cloud.audit import audit
+from ansible_collections.pgsec.hardening.plugins.module_utils.cloud.rules import (
     CloudRulesError,
     check_inputs,
     from_aws,

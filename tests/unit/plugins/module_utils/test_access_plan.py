@@ -603,7 +603,7 @@ class ProcessesIO(object):
 
 
 def test_the_facts_find_the_manager_among_the_postmasters_ancestors():
-    from ansible_collections.pgsec.hardening.plugins.module_utils.access_facts import find_manager
+    from ansible_collections.pgsec.hardening.plugins.module_utils.facts.gather import find_manager
     processes = {700: {'comm': 'patroni', 'ppid': 1}, 701: {'comm': 'postgres', 'ppid': 700},
                  800: {'comm': 'systemd', 'ppid': 1}, 801: {'comm': 'postgres', 'ppid': 800}}
     assert find_manager(ProcessesIO(), processes, 700) == {'name': 'Patroni', 'pid': 700}

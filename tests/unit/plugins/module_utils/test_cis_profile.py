@@ -19,8 +19,8 @@ import pytest
 
 from ansible_collections.pgsec.hardening.plugins.module_utils import policy
 from ansible_collections.pgsec.hardening.plugins.module_utils.access_plan import plan_host
-from ansible_collections.pgsec.hardening.plugins.module_utils.hba_change import HbaPlanError, hba_name, plan_hba
-from ansible_collections.pgsec.hardening.plugins.module_utils.pg_hba import parse_hba_text
+from ansible_collections.pgsec.hardening.plugins.module_utils.hba.change import HbaPlanError, hba_name, plan_hba
+from ansible_collections.pgsec.hardening.plugins.module_utils.hba.parse import parse_hba_text
 from ansible_collections.pgsec.hardening.tests.unit.plugins.module_utils.fixture_files import read_fixture
 
 APP = {'name': 'app', 'sources': ['198.18.1.100/32'], 'databases': ['appdb'], 'users': ['app']}

@@ -19,7 +19,7 @@ __metaclass__ = type
 
 import pytest
 
-from ansible_collections.pgsec.hardening.plugins.module_utils import access_facts
+from ansible_collections.pgsec.hardening.plugins.module_utils.facts import gather as access_facts
 from ansible_collections.pgsec.hardening.plugins.module_utils.addresses import parse_ip_addresses, parse_ip_routes
 from ansible_collections.pgsec.hardening.plugins.module_utils.policy import (
     derive_listen_addresses,

@@ -12,7 +12,7 @@ import pytest
 
 from ansible_collections.pgsec.hardening.plugins.module_utils import lockout_guard
 from ansible_collections.pgsec.hardening.plugins.module_utils.access_plan import plan_host
-from ansible_collections.pgsec.hardening.plugins.module_utils.live_access import parse_established, parse_live
+from ansible_collections.pgsec.hardening.plugins.module_utils.facts.live import parse_established, parse_live
 from ansible_collections.pgsec.hardening.plugins.module_utils.policy import PolicyError, merge_policy
 
 # /proc/net/tcp of a primary on 198.18.1.11:5432: a standby (198.18.1.16), an app session (198.18.1.100),
@@ -227,7 +227,7 @@ SERVER_LOG = """\
 
 
 def test_the_server_log_adds_clients_that_logged_in_recently():
-    from ansible_collections.pgsec.hardening.plugins.module_utils.live_access import parse_connection_log
+    from ansible_collections.pgsec.hardening.plugins.module_utils.facts.live import parse_connection_log
     assert parse_connection_log(SERVER_LOG) == [
         {'address': '198.18.1.120', 'user': 'batch', 'database': 'appdb', 'replication': False, 'count': 2},
         {'address': '198.18.1.16', 'user': 'replicator', 'database': None, 'replication': True, 'count': 1}]

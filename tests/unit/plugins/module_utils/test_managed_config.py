@@ -23,7 +23,7 @@ from ansible_collections.pgsec.hardening.plugins.module_utils.managed_config imp
     staged_path,
     staging_files,
 )
-from ansible_collections.pgsec.hardening.plugins.module_utils.pg_config import (
+from ansible_collections.pgsec.hardening.plugins.module_utils.facts.pg_config import (
     parse_config_text,
     parse_server_config,
 )

@@ -18,8 +18,8 @@ import json
 import pytest
 
 from ansible_collections.pgsec.hardening.plugins.module_utils import policy
-from ansible_collections.pgsec.hardening.plugins.module_utils.access_facts import passphrase_file_of
-from ansible_collections.pgsec.hardening.plugins.module_utils.pg_hba import parse_hba_text
+from ansible_collections.pgsec.hardening.plugins.module_utils.facts.gather import passphrase_file_of
+from ansible_collections.pgsec.hardening.plugins.module_utils.hba.parse import parse_hba_text
 from ansible_collections.pgsec.hardening.tests.unit.plugins.module_utils.fixture_files import read_fixture
 
 CLUSTER_CONTROLS = (

@@ -28,7 +28,7 @@ from ansible_collections.pgsec.hardening.plugins.module_utils.addresses import (
     netmask_to_prefix,
     parse_ip,
 )
-from ansible_collections.pgsec.hardening.plugins.module_utils.pg_files import (
+from ansible_collections.pgsec.hardening.plugins.module_utils.facts.pg_files import (
     INCLUDE_DIRECTIVES,
     IncludeResolver,
     sort_errors,

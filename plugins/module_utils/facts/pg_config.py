@@ -16,7 +16,7 @@ __metaclass__ = type
 import posixpath
 import re
 
-from ansible_collections.pgsec.hardening.plugins.module_utils.pg_files import (
+from ansible_collections.pgsec.hardening.plugins.module_utils.facts.pg_files import (
     INCLUDE_DIRECTIVES,
     IncludeResolver,
     sort_errors,

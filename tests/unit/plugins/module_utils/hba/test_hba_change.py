@@ -7,14 +7,14 @@ __metaclass__ = type
 
 import pytest
 
-from ansible_collections.pgsec.hardening.plugins.module_utils.hba_change import (
+from ansible_collections.pgsec.hardening.plugins.module_utils.hba.change import (
     BEGIN_LINE,
     END_LINE,
     HbaPlanError,
     plan_hba,
     plan_included,
 )
-from ansible_collections.pgsec.hardening.plugins.module_utils.pg_hba import parse_hba_text
+from ansible_collections.pgsec.hardening.plugins.module_utils.hba.parse import parse_hba_text
 
 # /etc/postgresql/15/main/pg_hba.conf as Debian 12's postgresql-15 (15.18-0+deb12u1) creates it.
 DEBIAN_HEADER = '''\

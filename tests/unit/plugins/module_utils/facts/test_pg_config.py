@@ -10,8 +10,8 @@ import os
 
 import pytest
 
-from ansible_collections.pgsec.hardening.plugins.module_utils import pg_config
-from ansible_collections.pgsec.hardening.plugins.module_utils.pg_files import (
+from ansible_collections.pgsec.hardening.plugins.module_utils.facts import pg_config as pg_config
+from ansible_collections.pgsec.hardening.plugins.module_utils.facts.pg_files import (
     local_list_dir,
     local_read_file,
     memory_files,

@@ -9,9 +9,9 @@ __metaclass__ = type
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.pgsec.hardening.plugins.module_utils.config_change import cluster_identity
-from ansible_collections.pgsec.hardening.plugins.module_utils.tls_renewal import HOOK
-from ansible_collections.pgsec.hardening.plugins.module_utils.tls_material import MaterialIO, place_material
-from ansible_collections.pgsec.hardening.plugins.module_utils.tls_validation import MaterialError
+from ansible_collections.pgsec.hardening.plugins.module_utils.tls.renewal import HOOK
+from ansible_collections.pgsec.hardening.plugins.module_utils.tls.material import MaterialIO, place_material
+from ansible_collections.pgsec.hardening.plugins.module_utils.tls.validation import MaterialError
 
 OPTIONS = ('directory', 'cert', 'key', 'ca', 'crl', 'key_passphrase', 'passphrase_store', 'names', 'warn_days',
            'dh_params', 'key_owner', 'renew_hook')

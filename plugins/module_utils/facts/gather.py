@@ -28,26 +28,26 @@ from ansible_collections.pgsec.hardening.plugins.module_utils.firewall.parse imp
     parse_nft_json,
 )
 from ansible_collections.pgsec.hardening.plugins.module_utils.firewall.verdict import summarize_port
-from ansible_collections.pgsec.hardening.plugins.module_utils.live_access import (
+from ansible_collections.pgsec.hardening.plugins.module_utils.facts.live import (
     LIVE_SQL,
     LOG_TAIL_BYTES,
     parse_established,
     parse_live,
 )
-from ansible_collections.pgsec.hardening.plugins.module_utils.listeners import (
+from ansible_collections.pgsec.hardening.plugins.module_utils.facts.listeners import (
     is_wildcard,
     listeners_for_process,
     parse_listeners,
 )
-from ansible_collections.pgsec.hardening.plugins.module_utils.pg_config import (
+from ansible_collections.pgsec.hardening.plugins.module_utils.facts.pg_config import (
     parse_postgres_c_output,
     parse_server_config,
     split_setting,
 )
-from ansible_collections.pgsec.hardening.plugins.module_utils.pg_files import local_list_dir, local_read_file
-from ansible_collections.pgsec.hardening.plugins.module_utils.pg_hba import parse_hba
+from ansible_collections.pgsec.hardening.plugins.module_utils.facts.pg_files import local_list_dir, local_read_file
+from ansible_collections.pgsec.hardening.plugins.module_utils.hba.parse import parse_hba
 from ansible_collections.pgsec.hardening.plugins.module_utils.psql import as_user, run_psql
-from ansible_collections.pgsec.hardening.plugins.module_utils.x509 import inspect_tls
+from ansible_collections.pgsec.hardening.plugins.module_utils.facts.x509 import inspect_tls
 
 FACTS_VERSION = 1
 

@@ -12,7 +12,7 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 from ansible_collections.pgsec.hardening.plugins.module_utils.access_policy.context import Catalogue, _outcome
-from ansible_collections.pgsec.hardening.plugins.module_utils.cloud_rules import (
+from ansible_collections.pgsec.hardening.plugins.module_utils.cloud.rules import (
     inside_policy,
     is_owned,
     rule_key,
@@ -135,7 +135,7 @@ def _check_attached(group):
 
 def audit(host, subject, current, wanted, sources, ports, owned, manage_egress, instance=None,
           attached_groups=None, group_id=None):
-    """Findings for one group: ``current`` and ``wanted`` are neutral rules (module_utils.cloud_rules).
+    """Findings for one group: ``current`` and ``wanted`` are neutral rules (module_utils/cloud/rules.py).
 
     cloud.group_attached is checked only when the instance and its groups are known (instance,
     attached_groups: the ids of its security groups, group_id: this group's id).

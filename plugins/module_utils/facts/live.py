@@ -14,7 +14,7 @@ __metaclass__ = type
 import json
 import re
 
-from ansible_collections.pgsec.hardening.plugins.module_utils.listeners import decode_proc_address
+from ansible_collections.pgsec.hardening.plugins.module_utils.facts.listeners import decode_proc_address
 
 TCP_ESTABLISHED = '01'
 

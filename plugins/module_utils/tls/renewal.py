@@ -30,15 +30,19 @@ import sys
 import time
 import zipfile
 
-from ansible_collections.pgsec.hardening.plugins.module_utils import tls_material, tls_passphrase, tls_validation
+from ansible_collections.pgsec.hardening.plugins.module_utils.tls import material as tls_material
+from ansible_collections.pgsec.hardening.plugins.module_utils.tls import passphrase as tls_passphrase
+from ansible_collections.pgsec.hardening.plugins.module_utils.tls import validation as tls_validation
 from ansible_collections.pgsec.hardening.plugins.module_utils.files import write_file
-from ansible_collections.pgsec.hardening.plugins.module_utils.pg_files import local_read_file, parse_postmaster_pid
+from ansible_collections.pgsec.hardening.plugins.module_utils.facts.pg_files import local_read_file, parse_postmaster_pid
 
 HOOK_PATH = '/usr/local/sbin/pgsec-tls-renew'
 CONFIG_DIR = '/etc/pgsec/tls-renew'
 PACKAGE = 'ansible_collections.pgsec.hardening.plugins.module_utils'
 # The module_utils the hook runs on (this one and what it imports).
-HOOK_MODULES = ('addresses', 'files', 'pg_files', 'x509', 'tls_validation', 'tls_material', 'tls_passphrase', 'tls_renewal')
+HOOK_MODULES = ('addresses', 'files', 'facts', 'facts.pg_files', 'facts.x509', 'tls', 'tls.validation', 'tls.material',
+                'tls.passphrase', 'tls.renewal')
+PACKAGES = ('facts', 'tls')
 _CERT_BLOCK = re.compile(r'-----BEGIN CERTIFICATE-----\s*(.*?)\s*-----END CERTIFICATE-----', re.S)
 
 
@@ -62,8 +66,9 @@ def build_hook(read_source):
     buffer.write(b'#!/usr/bin/python3\n')
     parts = PACKAGE.split('.')
     members = [('/'.join(parts[:depth]) + '/__init__.py', b'') for depth in range(1, len(parts) + 1)]
-    members += [('/'.join(parts) + '/%s.py' % name, read_source(name)) for name in HOOK_MODULES]
-    members.append(('__main__.py', ('import sys\nfrom %s.tls_renewal import main\nsys.exit(main())\n'
+    members += [('/'.join(parts + name.split('.')) + ('/__init__.py' if name in PACKAGES else '.py'), read_source(name))
+                for name in HOOK_MODULES]
+    members.append(('__main__.py', ('import sys\nfrom %s.tls.renewal import main\nsys.exit(main())\n'
                                     % PACKAGE).encode('utf-8')))
     with zipfile.ZipFile(buffer, 'w', zipfile.ZIP_DEFLATED) as archive:
         for name, data in members:

@@ -1,10 +1,10 @@
 # -*- coding: utf-8 -*-
 # Copyright: (c) 2026, pgsec.hardening contributors
 # GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Placing a PostgreSQL server's TLS material, once tls_validation has checked it.
+"""Placing a PostgreSQL server's TLS material, once tls.validation has checked it.
 
 Files are reached through a MaterialIO, so placement runs against a temporary directory in
-tests; the passphrase store is tls_passphrase's. Messages name the role variable a value came
+tests; the passphrase store is tls.passphrase's. Messages name the role variable a value came
 from and never contain key material or the passphrase.
 """
 
@@ -21,8 +21,8 @@ import stat as stat_module
 import tempfile
 
 from ansible_collections.pgsec.hardening.plugins.module_utils.files import backup_copy, is_within, write_file
-from ansible_collections.pgsec.hardening.plugins.module_utils import tls_passphrase
-from ansible_collections.pgsec.hardening.plugins.module_utils.tls_validation import (
+from ansible_collections.pgsec.hardening.plugins.module_utils.tls import passphrase as tls_passphrase
+from ansible_collections.pgsec.hardening.plugins.module_utils.tls.validation import (
     _run,
     check_pem,
     crl_info_argv,
@@ -41,7 +41,7 @@ from ansible_collections.pgsec.hardening.plugins.module_utils.tls_validation imp
     validate_material,
     VARIABLES,
 )
-from ansible_collections.pgsec.hardening.plugins.module_utils.x509 import (
+from ansible_collections.pgsec.hardening.plugins.module_utils.facts.x509 import (
     parse_x509_summary,
     public_key_body,
     safe_error_text,
@@ -50,7 +50,7 @@ from ansible_collections.pgsec.hardening.plugins.module_utils.x509 import (
 
 
 DIRECTORY_NAME = 'pgsec-tls'
-# Where older releases kept the passphrase, next to the key: removed, the store holds it now (tls_passphrase).
+# Where older releases kept the passphrase, next to the key: removed, the store holds it now (tls.passphrase).
 OLD_PASSPHRASE_FILE = 'passphrase'
 
 
@@ -369,7 +369,7 @@ def place_material(run, io, cluster, options, check_mode=False, diff=False, now=
     options: {directory, cert, key, ca, crl, key_passphrase, passphrase_store, names, warn_days, dh_params,
     key_owner}. Returns {changed, directory, files, settings, certificate, passphrase_store,
     service_restart_required, warnings, diff?}; raises MaterialError before anything on the host changed.
-    hook: the renewal hook (tls_renewal.HOOK): .entries(io, cluster, directory, entries, options, store), its
+    hook: the renewal hook (tls.renewal.HOOK): .entries(io, cluster, directory, entries, options, store), its
     files to place with these; .renewed_fingerprint(io, cluster), the certificate it last put in place.
     """
     problem = ssl_build_problem(cluster)

@@ -15,10 +15,10 @@ import subprocess
 
 import pytest
 
-from ansible_collections.pgsec.hardening.plugins.module_utils import tls_material as tm
-from ansible_collections.pgsec.hardening.plugins.module_utils import tls_validation as tv
-from ansible_collections.pgsec.hardening.plugins.module_utils import tls_passphrase as tp
-from ansible_collections.pgsec.hardening.plugins.module_utils import tls_renewal as tr
+from ansible_collections.pgsec.hardening.plugins.module_utils.tls import material as tm
+from ansible_collections.pgsec.hardening.plugins.module_utils.tls import validation as tv
+from ansible_collections.pgsec.hardening.plugins.module_utils.tls import passphrase as tp
+from ansible_collections.pgsec.hardening.plugins.module_utils.tls import renewal as tr
 
 pytestmark = pytest.mark.skipif(shutil.which('openssl') is None, reason='needs the openssl command')
 

@@ -8,11 +8,11 @@ __metaclass__ = type
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.pgsec.hardening.plugins.module_utils.access_facts import HostIO
+from ansible_collections.pgsec.hardening.plugins.module_utils.facts.gather import HostIO
 from ansible_collections.pgsec.hardening.plugins.module_utils.files import backup_copy, write_file
-from ansible_collections.pgsec.hardening.plugins.module_utils.hba_change import HbaPlanError, plan_hba, plan_included
-from ansible_collections.pgsec.hardening.plugins.module_utils.pg_files import INCLUDE_DIRECTIVES
-from ansible_collections.pgsec.hardening.plugins.module_utils.pg_hba import parse_hba
+from ansible_collections.pgsec.hardening.plugins.module_utils.hba.change import HbaPlanError, plan_hba, plan_included
+from ansible_collections.pgsec.hardening.plugins.module_utils.facts.pg_files import INCLUDE_DIRECTIVES
+from ansible_collections.pgsec.hardening.plugins.module_utils.hba.parse import parse_hba
 from ansible_collections.pgsec.hardening.plugins.module_utils.server_control import Cluster, ControlError
 
 METHODS = ['scram-sha-256', 'md5', 'password', 'cert', 'reject']

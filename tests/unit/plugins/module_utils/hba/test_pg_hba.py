@@ -9,8 +9,8 @@ import json
 
 import pytest
 
-from ansible_collections.pgsec.hardening.plugins.module_utils import pg_hba
-from ansible_collections.pgsec.hardening.plugins.module_utils.pg_files import memory_files
+from ansible_collections.pgsec.hardening.plugins.module_utils.hba import parse as pg_hba
+from ansible_collections.pgsec.hardening.plugins.module_utils.facts.pg_files import memory_files
 from ansible_collections.pgsec.hardening.tests.unit.plugins.module_utils.fixture_files import read_fixture
 
 

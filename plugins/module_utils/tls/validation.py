@@ -6,7 +6,7 @@
 openssl is reached only through ``run(argv, env=None) -> (rc, stdout, stderr)``; the key
 passphrase goes to openssl through the environment (``-passin env:NAME``), never through argv.
 Messages name the role variable a value came from and never contain key material or the
-passphrase. Placing the checked files is tls_material's work.
+passphrase. Placing the checked files is tls.material's work.
 """
 
 from __future__ import absolute_import, division, print_function
@@ -17,7 +17,7 @@ import posixpath
 import re
 
 from ansible_collections.pgsec.hardening.plugins.module_utils.addresses import format_ip, parse_ip
-from ansible_collections.pgsec.hardening.plugins.module_utils.x509 import (
+from ansible_collections.pgsec.hardening.plugins.module_utils.facts.x509 import (
     CRL_DATES,
     classify_key_error,
     inspect_tls,

@@ -23,7 +23,7 @@ import posixpath
 import re
 import shlex
 
-from ansible_collections.pgsec.hardening.plugins.module_utils.pg_files import parse_postmaster_pid
+from ansible_collections.pgsec.hardening.plugins.module_utils.facts.pg_files import parse_postmaster_pid
 
 CREDENTIAL_NAME = 'pgsec-tls-passphrase'
 CREDENTIAL_DIR = '/etc/credstore.encrypted'

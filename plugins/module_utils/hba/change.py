@@ -25,8 +25,8 @@ import re
 from ansible_collections.pgsec.hardening.plugins.module_utils.addresses import is_loopback, normalize_cidr
 from ansible_collections.pgsec.hardening.plugins.module_utils.inputs import fail
 from ansible_collections.pgsec.hardening.plugins.module_utils.managed_config import SUPERSEDED_MARK
-from ansible_collections.pgsec.hardening.plugins.module_utils.pg_files import INCLUDE_DIRECTIVES
-from ansible_collections.pgsec.hardening.plugins.module_utils.pg_hba import (
+from ansible_collections.pgsec.hardening.plugins.module_utils.facts.pg_files import INCLUDE_DIRECTIVES
+from ansible_collections.pgsec.hardening.plugins.module_utils.hba.parse import (
     CONNECTION_TYPES,
     _check_rule,
     _logical_lines,
