@@ -7,7 +7,7 @@ __metaclass__ = type
 
 import pytest
 
-from ansible_collections.pgsec.hardening.plugins.module_utils.facts import listeners as listeners
+from ansible_collections.pgsec.hardening.plugins.module_utils.facts import listeners
 from ansible_collections.pgsec.hardening.tests.unit.plugins.module_utils.fixture_files import read_fixture
 
 

@@ -10,7 +10,7 @@ import os
 
 import pytest
 
-from ansible_collections.pgsec.hardening.plugins.module_utils.facts import pg_config as pg_config
+from ansible_collections.pgsec.hardening.plugins.module_utils.facts import pg_config
 from ansible_collections.pgsec.hardening.plugins.module_utils.facts.pg_files import (
     local_list_dir,
     local_read_file,

@@ -13,7 +13,7 @@ import subprocess
 
 import pytest
 
-from ansible_collections.pgsec.hardening.plugins.module_utils.facts import x509 as x509
+from ansible_collections.pgsec.hardening.plugins.module_utils.facts import x509
 from ansible_collections.pgsec.hardening.tests.unit.plugins.module_utils.fixture_files import read_fixture
 
 # The fixtures were recorded on 2026-11-25; all dates below are relative to this instant.
