@@ -252,3 +252,14 @@ def test_pg_settings_rows():
     pending = pg_config.parse_pg_settings(read_fixture('postgresql', 'pg15_pg_settings_pending_restart.txt'))
     assert [name for name, row in pending.items() if row['pending_restart']] == ['port']
     assert pg_config.PG_SETTINGS_QUERY.startswith('SELECT name, setting, unit, context, source, sourcefile')
+
+
+def test_letters_are_ascii_letters_underscore_and_every_non_ascii_character():
+    """guc-file.l's LETTER: [A-Za-z_] and every byte from 0x80; names and unquoted values follow it."""
+    text = u'\u00fcber_1 = stra\u00dfe-1.2:/x\nx.\U0001f600 = on\n_a = b\n'
+    parsed = pg_config.parse_config_text(text)
+    assert parsed['errors'] == []
+    assert [(entry['name'], entry['value']) for entry in parsed['entries']] == [
+        (u'\u00fcber_1', u'stra\u00dfe-1.2:/x'), (u'x.\U0001f600', 'on'), ('_a', 'b')]
+    for bad in (u'1abc = on\n', u'a@b = on\n', u'a = b@c\n', u'[x] = on\n'):
+        assert pg_config.parse_config_text(bad)['errors'], bad
