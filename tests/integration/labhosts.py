@@ -28,14 +28,22 @@ def run(cmd: list[str], check: bool = True, timeout: float = 600, **kw) -> subpr
 
 
 def cut_new_ssh_once_firewall_loads(seconds: int) -> str:
-    """A command for a lab host: once pgsec's firewall rollback timer exists (its rules are being loaded),
-    refuse new SSH connections for SECONDS; the connection the rules were loaded over keeps working."""
-    script = ("for i in $(seq 1 6000); do systemctl list-timers --all --no-legend 'pgsec-firewall-rollback-*' "
-              "| grep -q . && break; sleep 0.1; done; "
-              "nft add table inet pgsec_test_cut && "
-              "nft add chain inet pgsec_test_cut input '{ type filter hook input priority 0; policy accept; }' && "
-              "nft add rule inet pgsec_test_cut input tcp dport 22 ct state new drop; "
-              f"sleep {seconds}; nft delete table inet pgsec_test_cut")
+    """A command for a lab host: once pgsec arms a firewall rollback (its rules are being loaded), refuse
+    new SSH connections for SECONDS; the connection the rules were loaded over keeps working.
+
+    It waits for the rollback's 'armed' marker, written before the rules load, with a cheap test every
+    20 ms, and adds the cut in one nft transaction: the module's confirmation over a new connection
+    comes a few hundred milliseconds later, so the cut is in place first (polling the timer unit with
+    systemctl was slow enough to lose that race now and then)."""
+    rollback_dir = "/var/lib/pgsec-hardening/firewall-rollback"
+    cut = ("table inet pgsec_test_cut { chain input { type filter hook input priority 0; policy accept; "
+           "tcp dport 22 ct state new drop; }; }")
+    script = ("touch /run/pgsec-test-cut.start; "
+              "for i in $(seq 1 30000); do "
+              f"[ -n \"$(find {rollback_dir} -name armed -newer /run/pgsec-test-cut.start 2>/dev/null)\" ] && break; "
+              "sleep 0.02; done; "
+              f"echo {shlex.quote(cut)} | nft -f - && "
+              f"sleep {seconds}; nft delete table inet pgsec_test_cut; rm -f /run/pgsec-test-cut.start")
     return f"systemd-run --unit pgsec-test-cut --collect /bin/sh -c {shlex.quote(script)}"
 
 
