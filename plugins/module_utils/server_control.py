@@ -18,24 +18,17 @@ import re
 import time
 
 from ansible_collections.pgsec.hardening.plugins.module_utils.managed_config import same_value
-from ansible_collections.pgsec.hardening.plugins.module_utils.facts.pg_files import parse_postmaster_pid
+from ansible_collections.pgsec.hardening.plugins.module_utils.facts.pg_files import parse_postmaster_pid, unit_from_cgroup
 from ansible_collections.pgsec.hardening.plugins.module_utils.psql import as_user, run_psql
 
 PID_FILE = 'postmaster.pid'
 SERVER_ERROR = re.compile(r'FATAL|PANIC|ERROR|could not|invalid|failed', re.I)
 # cgroup v2 ("0::/system.slice/x.service") or v1's systemd hierarchy ("1:name=systemd:/system.slice/x.service"),
 # the hierarchy systemd itself files services under on RHEL 8 and other v1 hosts.
-_UNIT = re.compile(r'^(?:0:|\d+:name=systemd):.*/([^/]+\.service)$', re.M)
 
 
 class ControlError(Exception):
     """Starting, stopping or querying the server failed; the message carries the server's words."""
-
-
-def unit_from_cgroup(text):
-    """The systemd service a process runs in, from /proc/PID/cgroup (cgroup v2 or v1), or None."""
-    match = _UNIT.search(text or '')
-    return match.group(1) if match else None
 
 
 def server_error_lines(text, limit=12):

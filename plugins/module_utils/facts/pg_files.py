@@ -17,11 +17,14 @@ __metaclass__ = type
 import errno
 import os
 import posixpath
+import re
 
 # PostgreSQL's CONF_FILE_MAX_DEPTH: includes may nest this deep.
 CONF_FILE_MAX_DEPTH = 10
 
 INCLUDE_DIRECTIVES = ('include', 'include_if_exists', 'include_dir')
+
+_UNIT = re.compile(r'^(?:0:|\d+:name=systemd):.*/([^/]+\.service)$', re.M)
 
 
 def parse_postmaster_pid(text):
@@ -41,6 +44,12 @@ def parse_postmaster_pid(text):
     return {'pid': pid, 'data_directory': line(1), 'start_time': int(line(2)) if line(2).isdigit() else None,
             'port': int(port) if port.isdigit() else None, 'socket_directory': line(4) or None,
             'listen': line(5) or None, 'status': line(7) or None}
+
+
+def unit_from_cgroup(text):
+    """The systemd service a process (the postmaster of postmaster.pid) runs in, from /proc/PID/cgroup, or None."""
+    match = _UNIT.search(text or '')
+    return match.group(1) if match else None
 
 
 def local_read_file(path):

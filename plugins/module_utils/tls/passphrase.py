@@ -23,7 +23,7 @@ import posixpath
 import re
 import shlex
 
-from ansible_collections.pgsec.hardening.plugins.module_utils.facts.pg_files import parse_postmaster_pid
+from ansible_collections.pgsec.hardening.plugins.module_utils.facts.pg_files import parse_postmaster_pid, unit_from_cgroup
 
 CREDENTIAL_NAME = 'pgsec-tls-passphrase'
 CREDENTIAL_DIR = '/etc/credstore.encrypted'
@@ -48,8 +48,6 @@ def store_name(cluster_id):
 
 def cluster_unit(io, cluster):
     """The systemd unit the cluster runs under: the postmaster's cgroup, else Debian's instance unit."""
-    from ansible_collections.pgsec.hardening.plugins.module_utils.server_control import unit_from_cgroup
-
     data_directory = cluster.get('data_directory') or ''
     pid_text = io.read(io.host_path(posixpath.join(data_directory, 'postmaster.pid'))) if data_directory else None
     postmaster = parse_postmaster_pid((pid_text or b'').decode('utf-8', 'replace'))
