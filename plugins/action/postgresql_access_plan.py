@@ -6,11 +6,15 @@
 from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
-from ansible.errors import AnsibleActionFail, AnsibleError
+from ansible.errors import AnsibleActionFail
 
 from ansible_collections.pgsec.hardening.plugins.module_utils.access_plan import plan_host
 from ansible_collections.pgsec.hardening.plugins.module_utils.policy import PolicyError
-from ansible_collections.pgsec.hardening.plugins.plugin_utils.controller_action import ControllerAction
+from ansible_collections.pgsec.hardening.plugins.plugin_utils.controller_action import (
+    ControllerAction,
+    passphrase_given,
+    plan_warnings,
+)
 from ansible_collections.pgsec.hardening.plugins.plugin_utils.tls_generated import generated_state
 
 
@@ -26,7 +30,7 @@ class ActionModule(ControllerAction):
     def act(self, args, task_vars, result):
         try:
             plan = plan_host(args['policy'], args['facts'], args['host_groups'], args['host_users'],
-                             passphrase_given=self._passphrase_given(task_vars),
+                             passphrase_given=passphrase_given(self._templar, task_vars),
                              host_name=task_vars.get('inventory_hostname'))
         except PolicyError as exc:
             raise AnsibleActionFail(str(exc))
@@ -35,24 +39,10 @@ class ActionModule(ControllerAction):
             plan['tls']['generated'] = generated_state(
                 args['tls_generate_dir'], task_vars.get('inventory_hostname'), plan['tls']['names'],
                 plan['policy']['pgsec_tls_cert_warn_days'],
-                plan['tls'].get('passphrase_required') and not self._passphrase_given(task_vars))
+                plan['tls'].get('passphrase_required') and not passphrase_given(self._templar, task_vars))
         result.update(plan)
-        guard = plan.get('guard') or {}
-        if guard.get('mode') == 'warn' and guard.get('messages'):
-            result['warnings'] = ['pgsec_lockout_guard: warn: this run cuts off: %s' % message
-                                  for message in guard['messages']]
-        if guard.get('notes'):
-            result.setdefault('warnings', []).extend(guard['notes'])
+        warnings = plan_warnings(plan)
+        if warnings:
+            result['warnings'] = warnings
         result['changed'] = False
         return result
-
-    def _passphrase_given(self, task_vars):
-        """Whether pgsec_tls_key_passphrase is set; only that, so the secret never enters the policy or the result."""
-        value = task_vars.get('pgsec_tls_key_passphrase')
-        if value is None:
-            return False
-        try:
-            value = self._templar.template(value)
-        except AnsibleError:  # an undefined vault variable and the like: the TLS preflight names it
-            return True
-        return bool(str(value or '').strip())

@@ -271,7 +271,7 @@ def plan_host(user, facts, host_groups=None, host_users=None, passphrase_given=F
 
 
 def area_args(user, plan):
-    """The pg_hba and firewall modules' parameters, decided once: the drift check and the area's own task take
+    """The pg_hba, firewall and TLS modules' parameters, decided once: the drift check and the area's own task take
     these, so what the check says is what the task does. A variable that is not set gives None, so the
     module's own default applies. Whether an area is managed at all (pgsec_hba_manage, pgsec_firewall_backend
     none) stays with the roles.
@@ -287,7 +287,12 @@ def area_args(user, plan):
                 'firewalld_remove_open_port': user.get('pgsec_firewall_remove_open_port')}
     for option in ('action', 'log', 'egress', 'allow_none', 'rollback_timeout'):
         firewall[option] = user.get('pgsec_firewall_' + option)
-    return {'hba': hba, 'firewall': firewall}
+    # The TLS module's options but the material (cert, ca, crl, key), which the controller reads.
+    tls = {'directory': user.get('pgsec_tls_directory') or None, 'names': plan['tls']['names'],
+           'warn_days': policy['pgsec_tls_cert_warn_days']}
+    for option in ('dh_params', 'key_owner', 'passphrase_store', 'renew_hook'):
+        tls[option] = user.get('pgsec_tls_' + option)
+    return {'hba': hba, 'firewall': firewall, 'tls': tls}
 
 
 def ports_after_run(clusters, listen_settings):

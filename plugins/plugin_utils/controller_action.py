@@ -6,6 +6,7 @@
 from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
+from ansible.errors import AnsibleError
 from ansible.plugins.action import ActionBase
 
 
@@ -23,3 +24,29 @@ class ControllerAction(ActionBase):
 
     def act(self, args, task_vars, result):
         raise NotImplementedError
+
+
+def templated_var(templar, task_vars, name):
+    """The variable NAME templated (a vaulted value decrypted), '' when unset."""
+    value = task_vars.get(name)
+    if value is None:
+        return ''
+    return templar.template(value)
+
+
+def passphrase_given(templar, task_vars):
+    """Whether pgsec_tls_key_passphrase is set; only that, so the secret never enters the policy or the result."""
+    try:
+        value = templated_var(templar, task_vars, 'pgsec_tls_key_passphrase')
+    except AnsibleError:  # an undefined vault variable and the like: the TLS preflight names it
+        return True
+    return bool(str(value or '').strip())
+
+
+def plan_warnings(plan):
+    """The lockout guard's messages in warn mode, and its notes, as task warnings."""
+    guard = plan.get('guard') or {}
+    warnings = []
+    if guard.get('mode') == 'warn' and guard.get('messages'):
+        warnings = ['pgsec_lockout_guard: warn: this run cuts off: %s' % message for message in guard['messages']]
+    return warnings + list(guard.get('notes') or [])

@@ -1,7 +1,7 @@
 """A converge touches only what drifts (pg1, Debian 12, the insecure profile).
 
-After the first converge, a run with nothing to do stops after the planning play (no area role runs,
-no restart). Drift made by hand in one area (a socket directory's mode, an open pg_hba line) is
+After the first converge, a run with nothing to do stops after the planning play: one module run on
+the host (postgresql_access_survey), no area role, no restart. Drift made by hand in one area (a socket directory's mode, an open pg_hba line) is
 found by postgresql_access_drift, and only that area's role runs to put it back; --check shows it
 and changes nothing."""
 from __future__ import annotations
@@ -58,14 +58,27 @@ def harden(lab_hosts, host, *extra):
     return lab_hosts.playbook("pgsec.hardening.harden", "-l", HOST, "-e", f"@{host.policy}", *extra)
 
 
+def modules_run_since(host, cursor: str) -> list[str]:
+    """The Ansible modules that ran on the host after the journal cursor (each logs its invocation)."""
+    out = host.ssh(f"journalctl --sync; journalctl --after-cursor='{cursor}' -o export | sed -n 's/^SYSLOG_IDENTIFIER=ansible-//p'")
+    return out.stdout.split()
+
+
+def journal_cursor(host) -> str:
+    return host.ssh("journalctl -n0 --show-cursor | sed -n 's/^-- cursor: //p'").stdout.strip()
+
+
 def test_nothing_to_do_stops_after_planning(lab_hosts, host):
     before = host.ssh(WATCHED).stdout
+    cursor = journal_cursor(host)
     run = harden(lab_hosts, host)
+    assert modules_run_since(host, cursor) == ["pgsec.hardening.postgresql_access_survey"], \
+        "a host with nothing to do costs more than one module run"
     assert recap(run.stdout, HOST)["changed"] == 0
     assert roles_run(run.stdout) == set(), "an area role ran with nothing to change"
     assert "Harden PostgreSQL access on the primaries" in run.stdout and "skipping: no hosts matched" in run.stdout
     tasks = recap(run.stdout, HOST)["ok"]
-    assert tasks <= 8, f"{tasks} tasks ran on a host with nothing to do"
+    assert tasks <= 3, f"{tasks} tasks ran on a host with nothing to do"  # arguments, survey, group_by
     assert host.ssh(WATCHED).stdout == before
 
 

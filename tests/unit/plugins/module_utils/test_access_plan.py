@@ -663,3 +663,12 @@ def test_area_args_are_the_hba_and_firewall_parameters_from_the_policy_and_the_p
         'backend': 'auto', 'ports': [5433], 'sources': ['198.18.1.0/24', '198.18.2.7/32'], 'server_user': 'postgres',
         'zone': None, 'firewalld_remove_open_port': None, 'action': 'reject', 'log': None, 'egress': None,
         'allow_none': None, 'rollback_timeout': None}
+
+
+def test_area_args_for_tls_are_the_options_beside_the_material():
+    user = {'pgsec_clients': [APP], 'pgsec_tls_directory': '', 'pgsec_tls_names': ['db.example.test'],
+            'pgsec_tls_key_owner': 'root', 'pgsec_tls_dh_params': False}
+    result = plan(user)
+    assert result['area_args']['tls'] == {
+        'directory': None, 'names': ['db.example.test'], 'warn_days': result['policy']['pgsec_tls_cert_warn_days'],
+        'dh_params': False, 'key_owner': 'root', 'passphrase_store': None, 'renew_hook': None}
