@@ -34,6 +34,7 @@ def host_entry(result):
 class ActionModule(ControllerAction):
     ARGUMENT_SPEC = dict(
         results=dict(type='dict', required=True),
+        extra_findings=dict(type='dict', default={}),
         dest=dict(type='path', required=True),
         formats=dict(type='list', elements='str', choices=list(FORMATS), default=list(FORMATS)),
         fail_on_severity=dict(type='str', default='none',
@@ -46,7 +47,7 @@ class ActionModule(ControllerAction):
         for host, host_result in sorted(args['results'].items()):
             entry = host_entry(host_result)
             if isinstance(entry, list):
-                entry = [dict(finding, host=host) for finding in entry]
+                entry = [dict(finding, host=host) for finding in entry + list(args['extra_findings'].get(host) or [])]
             hosts[host] = entry
         summary = audit_report.build_summary(hosts, title=args['title'])
         # Relative to the controller's working directory (the project directory under AWX and ansible-runner).

@@ -27,6 +27,12 @@ options:
       - A host without a result, or whose result failed or is unreachable, is reported as failed.
     type: dict
     required: true
+  extra_findings:
+    description:
+      - More findings by inventory hostname, added to that host's audit findings (the audit playbook passes
+        the cloud security group's, C(pgsec_cloud_firewall.findings)).
+    type: dict
+    default: {}
   dest:
     description:
       - Directory to write C(pgsec-access-report.json), C(.md) and C(.html) into; created if missing.

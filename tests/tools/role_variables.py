@@ -73,6 +73,8 @@ def variables(specs):
     found = {}
     for role in sorted(specs, key=lambda name: (rank.get(name, len(rank)), name)):
         for entry_point, options in specs[role].items():
+            if entry_point != 'main' and options is specs[role].get('main'):
+                continue  # a YAML alias of main's options (internal:survey): listed once, under the role
             for name, spec in options.items():
                 item = found.setdefault(name, {'spec': spec, 'readers': []})
                 reader = role if entry_point == 'main' else '%s:%s' % (role, entry_point)

@@ -34,9 +34,23 @@ def x509_summary_argv(cert_path, openssl='openssl'):
     return [openssl, 'x509', '-in', cert_path] + SUMMARY_OPTIONS
 
 
-def x509_text_argv(cert_path, openssl='openssl'):
-    """argv printing the certificate as text (algorithms, key size, extensions)."""
-    return [openssl, 'x509', '-in', cert_path, '-noout', '-text']
+def x509_inspect_argv(cert_path, openssl='openssl'):
+    """argv printing, in one openssl run, the summary, the public key (PEM) and the text of a certificate.
+
+    openssl prints them in the order asked for: split_inspect_output takes them apart.
+    """
+    return x509_summary_argv(cert_path, openssl) + ['-pubkey', '-text']
+
+
+def split_inspect_output(text):
+    """(summary, public key PEM, text) of x509_inspect_argv output; ('', None, '') parts that are missing."""
+    begin, end = '-----BEGIN PUBLIC KEY-----', '-----END PUBLIC KEY-----'
+    start = text.find(begin)
+    stop = text.find(end, start)
+    if start < 0 or stop < 0:
+        return text, None, ''
+    stop += len(end)
+    return text[:start], text[start:stop] + '\n', text[stop:].lstrip('\n')
 
 
 def x509_pubkey_argv(cert_path, openssl='openssl'):
@@ -334,17 +348,14 @@ def inspect_tls(run, cert_path, key_path=None, ca_path=None, now=None, openssl='
     """
     certificate = {'path': cert_path, 'readable': False, 'error': None}
     result = {'certificate': certificate, 'key': None, 'chain': None}
-    rc, stdout, stderr = run(x509_summary_argv(cert_path, openssl))
-    cert_pubkey = None
-    if rc == 0 and 'notAfter=' in stdout:
+    # One openssl run per certificate: each run costs a process start on every host, every run.
+    rc, stdout, stderr = run(x509_inspect_argv(cert_path, openssl))
+    summary, cert_pubkey, text = split_inspect_output(stdout) if rc == 0 else ('', None, '')
+    if 'notAfter=' in summary:
         certificate['readable'] = True
-        certificate.update(parse_x509_summary(stdout))
+        certificate.update(parse_x509_summary(summary))
         certificate.update(validity(certificate['not_before'], certificate['not_after'], now))
-        rc, stdout, stderr = run(x509_text_argv(cert_path, openssl))
-        if rc == 0:
-            certificate.update(parse_x509_text(stdout))
-        rc, stdout, _stderr = run(x509_pubkey_argv(cert_path, openssl))
-        cert_pubkey = stdout if rc == 0 else None
+        certificate.update(parse_x509_text(text))
     else:
         certificate['error'] = safe_error_text(stderr) or 'openssl x509 failed with rc %s' % rc
 
