@@ -21,9 +21,8 @@ description:
     (accepts at priority -100, the drop or C(reject type=\"tcp-reset\") at -99, so they decide before the
     zone's services), recorded in C(/var/lib/pgsec-hardening/firewalld.json). A rule that existed before is
     never removed, and C(firewall-cmd --reload), which drops others' runtime rules, is never run."
-  - "Rules only narrow access: other nftables tables, iptables chains and firewalld zones still apply. Clients
-    the whole firewall still refuses are returned in RV(refused_sources), and other zones that open the ports
-    are named, each with a warning."
+  - "Rules only narrow access: other tables, chains and zones still apply. Clients the whole firewall still
+    refuses are in RV(refused_sources); other zones that open the ports are named in warnings."
   - "Before a change the full ruleset is saved under C(/var/lib/pgsec-hardening/) (root only) and a detached
     job is armed (a transient systemd timer C(pgsec-firewall-rollback-TOKEN), or a detached C(sleep) without
     systemd) that puts back pgsec's own rules (others' changes, such as fail2ban bans, are kept) unless O(confirm)
@@ -36,14 +35,12 @@ extends_documentation_fragment:
 options:
   backend:
     description:
-      - Firewall to use. V(auto) keeps the backend that already holds pgsec's rules, else follows what the
-        host uses (iptables-legacy or iptables-nft rules in use give V(iptables)), else V(nftables).
-      - V(auto) chooses V(firewalld) when firewalld is running or holds pgsec's rich rules.
-      - V(iptables) uses the variant in use (nft or legacy) with that variant's tools.
-      - V(firewalld) adds rich rules to O(zone) through C(firewall-cmd); firewalld must be running.
-      - Fails, naming C(pgsec_firewall_backend), when the backend is not installed, when firewalld runs and
-        V(nftables) or V(iptables) is asked for, when pgsec's rules are in another backend, or when
-        iptables-legacy rules and nftables rules would both filter incoming traffic.
+      - Firewall to use. V(auto) keeps the backend that holds pgsec's rules, else V(firewalld) when it runs, else
+        what the host uses (iptables-legacy or iptables-nft rules give V(iptables), with that variant's tools),
+        else V(nftables). V(firewalld) adds rich rules to O(zone) through C(firewall-cmd).
+      - Fails, naming C(pgsec_firewall_backend), when the backend is missing, when firewalld runs and another
+        one is asked for, when pgsec's rules are elsewhere, or when iptables-legacy and nftables rules would
+        both filter incoming traffic.
     type: str
     choices: [auto, nftables, iptables, firewalld]
     default: auto
@@ -74,25 +71,22 @@ options:
     default: false
   zone:
     description:
-      - firewalld only. Zone that gets the rich rules; default firewalld's default zone. It should be the zone
-        of the interfaces (or sources) the clients come from.
-      - pgsec's rules in another zone (an earlier O(zone)) are moved here.
+      - firewalld only. Zone that gets the rich rules (default firewalld's default zone), the zone of the
+        interfaces or sources the clients come from. pgsec's rules in another zone are moved here.
     type: str
   firewalld_remove_open_port:
     description:
       - firewalld only. When O(zone) opens a port of O(ports) to every source (a service such as C(postgresql),
-        or a C(ports) entry), remove that opening instead of failing. It is recorded in the state file and
-        put back by the rollback, never by O(state=absent).
-      - A service or port range that opens other ports too is never removed.
+        or a C(ports) entry), remove that opening instead of failing; recorded, and put back by the rollback
+        (never by O(state=absent)). A service or port range that opens other ports too is never removed.
     type: bool
     default: false
   egress:
     description:
       - Hosts and ports processes of O(server_user) may open new connections to (replication, archive
-        targets, LDAP...). Replies to clients and loopback traffic are always allowed; other new
-        connections of that user are logged (prefix C(pgsec-egress-refused:)) and rejected.
-      - Empty means no egress filtering. Other users are never affected.
-      - Not possible with firewalld (it cannot match a user's connections).
+        targets, LDAP...). Replies and loopback traffic are always allowed; other new connections of that
+        user are logged (prefix C(pgsec-egress-refused:)) and rejected. Other users are never affected.
+      - Empty means no egress filtering. Not possible with firewalld (it cannot match a user's connections).
     type: list
     elements: dict
     default: []
@@ -128,8 +122,7 @@ attributes:
       both configurations).
     support: full
 notes:
-  - Runs as root. Needs nft, or iptables/ip6tables with their -save and -restore tools, or a running firewalld
-    (0.7 or later, for rich rule priorities) and C(firewall-cmd).
+  - Runs as root. Needs nft, or iptables/ip6tables with -save and -restore, or a running firewalld (0.7 or later).
   - "firewalld: policies (firewalld 0.9 and later) run before the zones and are not looked at; a policy that
     accepts the ports from other hosts bypasses pgsec's rules."
 seealso:
@@ -178,9 +171,7 @@ backend_reason:
   returned: always
   type: str
 before:
-  description:
-    - The rules pgsec owned before, in a canonical form (nft syntax, or iptables-save lines per family).
-    - firewalld - the rich rules per zone and configuration (runtime, permanent).
+  description: The rules pgsec owned before, canonical (nft syntax, iptables-save lines, firewalld rich rules).
   returned: always
   type: str
 after:
@@ -189,10 +180,8 @@ after:
   type: str
 rollback_token:
   description:
-    - Pass it as O(confirm) to keep the change; null when nothing was applied, with O(rollback_timeout=0),
-      and once the change was confirmed over a new connection (O(confirm_over_new_connection)).
-    - Also the token of an earlier change that is still waiting for its confirmation when this run finds
-      the rules as wanted (RV(rollback_pending)), so that confirming keeps them.
+    - Pass it as O(confirm) to keep the change; null when nothing was applied, with O(rollback_timeout=0), and
+      once confirmed. Also an earlier, unconfirmed change's token when the rules are as wanted (RV(rollback_pending)).
   returned: always
   type: str
   sample: 20261125T114210-3f9a1c2e
@@ -245,10 +234,8 @@ zone:
   type: str
   sample: public
 firewalld_changes:
-  description:
-    - The firewalld changes, one line each (configuration, zone, add or remove, rich-rule/service/port, value),
-      done or, in check mode, to be done. Those of the permanent configuration wait for the confirmation
-      when RV(persist_pending).
+  description: The firewalld changes done (in check mode, to be done), one line each; the permanent ones wait
+    for the confirmation when RV(persist_pending).
   returned: with the firewalld backend
   type: list
   elements: str
