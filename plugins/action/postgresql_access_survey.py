@@ -89,9 +89,10 @@ class ActionModule(ActionBase):
 
     @staticmethod
     def _drifts(result, area, change):
-        result['areas'][area] = True
-        result['changes'][area].append(change)
-        result['drifting'] = [name for name in AREAS if result['areas'].get(name)]
+        drift = result['drift']
+        drift['areas'][area] = True
+        drift['changes'][area].append(change)
+        drift['drifting'] = [name for name in AREAS if drift['areas'].get(name)]
         result['work'] = True
 
     @staticmethod

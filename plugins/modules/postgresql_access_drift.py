@@ -24,6 +24,8 @@ description:
   - Never changes anything; in check mode it runs the same.
 author:
   - pgsec.hardening maintainers (@pgsec-hardening)
+extends_documentation_fragment:
+  - pgsec.hardening.area_check
 options:
   clusters:
     description: The clusters, as entries of C(ansible_facts.pgsec.clusters).
@@ -57,15 +59,6 @@ options:
   firewall:
     description: The options of M(pgsec.hardening.postgresql_access_firewall). Omit to leave the area out.
     type: dict
-attributes:
-  check_mode:
-    description: Runs the same; it never changes anything.
-    support: full
-  diff_mode:
-    description: No diff; the areas' own tasks show theirs.
-    support: none
-notes:
-  - Runs as root, like the modules whose checks it runs.
 seealso:
   - module: pgsec.hardening.postgresql_access_facts
 '''

@@ -20,10 +20,11 @@ description:
     or generated in C(pgsec_tls_generate_dir)), and afterwards says whether the generated material would be
     made again.
   - A refusal of the policy (named variable and value), of the TLS material or of a firewall that cannot be
-    changed fails here, before any change.
-  - Never changes anything; in check mode it runs the same.
+    changed fails here, before any change; it changes nothing itself.
 author:
   - pgsec.hardening maintainers (@pgsec-hardening)
+extends_documentation_fragment:
+  - pgsec.hardening.area_check
 options:
   policy:
     description: The C(pgsec_*) policy variables, as for M(pgsec.hardening.postgresql_access_plan).
@@ -47,15 +48,6 @@ options:
   host_name:
     description: The name the certificate must cover when C(pgsec_tls_names) is empty.
     type: str
-attributes:
-  check_mode:
-    description: Runs the same; it never changes anything.
-    support: full
-  diff_mode:
-    description: No diff; the areas' own tasks show theirs.
-    support: none
-notes:
-  - Runs as root, like the modules whose checks it runs.
 seealso:
   - module: pgsec.hardening.postgresql_access_drift
 '''
@@ -71,7 +63,7 @@ EXAMPLES = r'''
 
 - name: Show what would change
   ansible.builtin.debug:
-    var: survey.changes
+    var: survey.drift.changes
   when: survey.work
 '''
 
@@ -84,21 +76,13 @@ plan:
   description: What M(pgsec.hardening.postgresql_access_plan) returns for this host.
   returned: always
   type: dict
-areas:
-  description: Per area (C(sockets), C(listen), C(tls), C(hba), C(firewall)), whether it would change.
+drift:
+  description: What M(pgsec.hardening.postgresql_access_drift) returns for the plan, C(areas), C(changes) and
+    C(drifting); with generated TLS material that would be made again, C(tls) drifts too.
   returned: always
   type: dict
-  sample: {sockets: false, listen: true, tls: false, hba: false, firewall: false}
-changes:
-  description: Per area, what would change, one short line each.
-  returned: always
-  type: dict
-  sample: {listen: ["15/main: listen settings"]}
-drifting:
-  description: The areas that would change, in the order the roles apply them.
-  returned: always
-  type: list
-  elements: str
+  sample: {areas: {sockets: false, listen: true, tls: false, hba: false, firewall: false},
+           changes: {listen: ["15/main: listen settings"]}, drifting: [listen]}
 work:
   description: Whether the host has anything to do (an area drifts, or a cluster has not read its files yet).
   returned: always
@@ -135,8 +119,8 @@ def main():
     except (PolicyError, DriftError) as exc:
         module.fail_json(msg=str(exc))
     areas = result['drift']['areas']
-    module.exit_json(changed=False, ansible_facts={'pgsec': result['facts']}, plan=result['plan'], areas=areas,
-                     changes=result['drift']['changes'], drifting=[area for area in AREAS if areas[area]],
+    drift = dict(result['drift'], drifting=[area for area in AREAS if areas[area]])
+    module.exit_json(changed=False, ansible_facts={'pgsec': result['facts']}, plan=result['plan'], drift=drift,
                      work=any(areas.values()) or bool(result['plan']['reload_pending']),
                      in_recovery=any((cluster.get('live') or {}).get('in_recovery')
                                      for cluster in result['facts']['clusters']))
