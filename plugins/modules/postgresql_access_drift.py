@@ -61,6 +61,8 @@ options:
     type: dict
 seealso:
   - module: pgsec.hardening.postgresql_access_facts
+  - module: pgsec.hardening.postgresql_access_survey
+    description: The same checks, with the facts and the plan, in one run (the first play of the harden playbook).
 '''
 
 EXAMPLES = r'''
